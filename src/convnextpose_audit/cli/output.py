@@ -1,0 +1,48 @@
+"""Where output goes: data to stdout, progress and diagnostics to stderr. rich only for tables."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import click
+
+
+def error(message: str) -> None:
+    """Print a one-line diagnostic to stderr (never parsed as markup)."""
+    click.echo(f"cnxp-audit: {message}", err=True)
+
+
+def info(message: str) -> None:
+    """Print a progress/diagnostic line to stderr."""
+    click.echo(message, err=True)
+
+
+def stdout_console():
+    """A rich console on stdout: colour only on a terminal and without NO_COLOR; wide when piped."""
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    width = None if tty or os.environ.get("COLUMNS") else 200
+    return Console(file=sys.stdout, width=width, no_color=not tty or "NO_COLOR" in os.environ,
+                   highlight=False, soft_wrap=False, emoji=False, markup=False)
+
+
+def write_output(text: str, path: str | None) -> None:
+    """Write ``text`` to stdout, or atomically to ``path`` (temp file + rename: never half-written)."""
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cnxp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,46 @@
+"""One frozen, validated set of bounds that every reader path honours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..errors import LimitExceeded
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the work a hostile file can cause. All values are positive ints.
+
+    The defaults admit every real ConvNeXtPose checkpoint (and far larger models)
+    with a wide margin while keeping memory and time bounded on a bomb.
+    """
+
+    max_pickle_bytes: int = 256 * MiB  #: size of one pickle stream (data.pkl, legacy pickles)
+    max_opcodes: int = 50_000_000  #: opcodes executed in one pickle
+    max_memo: int = 5_000_000  #: memo entries in one pickle
+    max_stack: int = 5_000_000  #: values on the unpickler stack (and mark depth)
+    max_nesting: int = 200  #: nesting of tuples in the pickle, and of containers walked afterwards
+    max_walk_nodes: int = 20_000_000  #: distinct containers visited when walking the object
+    max_members: int = 1_000_000  #: entries in a zip / tar / folder tree
+    max_outer_depth: int = 4  #: zips within zips
+    max_inflate_bytes: int = 4 * GiB  #: bytes inflated from one deflated zip member
+    max_storage_bytes: int = 64 * GiB  #: declared size of one storage
+    max_header_bytes: int = 100 * MiB  #: safetensors JSON header
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Limits.{f.name} must be a positive int, got {value!r}")
+
+    def check(self, name: str, value: int, what: str) -> None:
+        """Raise :class:`LimitExceeded` naming ``what`` if ``value`` exceeds limit ``name``."""
+        limit = getattr(self, name)
+        if value > limit:
+            raise LimitExceeded(f"{what}: {value:,} exceeds limit {name}={limit:,}")
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,65 @@
+"""``.safetensors``: an 8-byte header length, a JSON header, then raw little-endian tensors."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from ..errors import ArchiveError, LimitExceeded
+from .dtypes import DTYPES, SAFETENSORS_CODES
+from .limits import Limits
+from .source import ByteSource
+from .tensor import StorageRef, TensorRef
+
+
+def looks_like_safetensors(head: bytes, size: int) -> bool:
+    """True if the first bytes are a plausible safetensors header length followed by ``{``."""
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    (n,) = struct.unpack_from("<Q", head)
+    return 2 <= n <= size - 8
+
+
+def read_safetensors(source: ByteSource, limits: Limits) -> tuple[dict[str, TensorRef], dict[str, str] | None]:
+    """Return ``(name -> TensorRef in header order, __metadata__ or None)``."""
+    label = source.label
+    (n,) = struct.unpack("<Q", source.pread(0, 8))
+    limits.check("max_header_bytes", n, f"{label}: safetensors header")
+    try:
+        header = json.loads(source.pread(8, n))
+    except RecursionError:
+        raise LimitExceeded(f"{label}: safetensors header nested too deeply") from None
+    except ValueError as exc:
+        raise ArchiveError(f"{label}: safetensors header is not valid JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ArchiveError(f"{label}: safetensors header is not a JSON object")
+    base = 8 + n
+    data_size = source.size - base
+    metadata = header.pop("__metadata__", None)
+    if metadata is not None and not (isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())):
+        raise ArchiveError(f"{label}: safetensors __metadata__ must map strings to strings")
+    tensors: dict[str, TensorRef] = {}
+    for name, info in header.items():
+        try:
+            dtype = DTYPES[SAFETENSORS_CODES[info["dtype"]]]
+            shape = tuple(info["shape"])
+            begin, end = info["data_offsets"]
+        except (KeyError, TypeError, ValueError):
+            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} is malformed") from None
+        if not all(type(d) is int and d >= 0 for d in shape) or type(begin) is not int or type(end) is not int:
+            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} has non-integer shape or offsets")
+        numel = 1
+        for d in shape:
+            numel *= d
+        if not 0 <= begin <= end <= data_size or end - begin != numel * dtype.itemsize:
+            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r}: offsets {begin}..{end} do not fit "
+                               f"{numel} × {dtype.itemsize} bytes inside {data_size:,} data bytes")
+        storage = StorageRef(name, dtype, end - begin, "cpu",
+                             lambda a=base + begin, k=end - begin: source.view(a, k))
+        stride, acc = [], 1
+        for d in reversed(shape):
+            stride.append(acc)
+            acc *= d
+        tensors[name] = TensorRef(storage, dtype, 0, shape, tuple(reversed(stride)))
+    return tensors, metadata

@@ -1,0 +1,69 @@
+"""The stable JSON report (``schema_version`` 1). Fields may be added, never renamed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..audit import AuditResult, Report
+
+SCHEMA_VERSION = 1
+
+#: Fingerprint fields of the JSON contract, in order; more may follow them.
+FINGERPRINT_FIELDS = ("stem_width", "dims", "depths", "block_norm", "head_widths", "joints", "depth_bins",
+                      "params", "buffers", "total", "epoch", "has_optimizer")
+_FINGERPRINT_EXTRA = ("state_dict_key", "prefix", "tensor_count", "stem_shape", "block_kernel", "head_kernel",
+                      "final_out", "dtype", "optimizer")
+
+
+def file_entry(r: AuditResult) -> dict[str, Any]:
+    """One file's JSON object."""
+    fp = None
+    if r.fingerprint is not None:
+        d = r.fingerprint.to_dict()
+        fp = {k: d[k] for k in FINGERPRINT_FIELDS + _FINGERPRINT_EXTRA}
+    entry: dict[str, Any] = {
+        "path": r.path,
+        "format": r.format,
+        "declared": r.declared,
+        "inferred": r.inferred,
+        "nearest": r.nearest,
+        "verdict": r.verdict.value,
+        "error": r.error,
+        "evidence": list(r.evidence),
+        "fingerprint": fp,
+        "declared_from": r.declared_from,
+        "size": r.size,
+        "differences": [{"feature": d.feature, "found": _plain(d.found), "expected": _plain(d.expected)}
+                        for d in r.differences],
+        "warnings": list(r.warnings),
+        "exit_code": int(r.exit_code),
+    }
+    if r.tensors is not None:
+        entry["tensors"] = r.tensors
+    if r.digest is not None:
+        entry["digest"] = r.digest
+    return entry
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def report_dict(report: Report, *, exit_code: int | None = None, timings: bool = True) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict. ``timings=False`` drops wall-clock fields."""
+    summary: dict[str, Any] = {
+        "counts": report.counts,
+        "exit_code": int(report.exit_code if exit_code is None else exit_code),
+        "files": len(report.files),
+        "total_bytes": report.total_bytes,
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+    }
+    if timings:
+        summary["seconds"] = round(report.seconds, 4)
+    return {"schema_version": SCHEMA_VERSION, "files": [file_entry(r) for r in report.files], "summary": summary}
+
+
+def render_json(report: Report, *, exit_code: int | None = None, timings: bool = True) -> str:
+    """The report as indented JSON text (ASCII-safe, newline-terminated)."""
+    return json.dumps(report_dict(report, exit_code=exit_code, timings=timings), indent=2, ensure_ascii=True) + "\n"
