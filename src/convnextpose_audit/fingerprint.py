@@ -61,7 +61,8 @@ class Fingerprint:
 
 
 def find_state_dict(obj: Any) -> tuple[str | None, dict[str, TensorRef]]:
-    """Return ``(key, state dict)``: the first of :data:`STATE_DICT_KEYS` holding tensors, or the top level."""
+    """Return ``(key, state dict)``: the first of :data:`STATE_DICT_KEYS` holding tensors, else the top
+    level, else the largest dict of tensors one level down; ``(None, {})`` if there is none."""
     if isinstance(obj, dict):
         for key in STATE_DICT_KEYS:
             sub = obj.get(key)
@@ -69,6 +70,11 @@ def find_state_dict(obj: Any) -> tuple[str | None, dict[str, TensorRef]]:
                 return key, _tensors_only(sub)
         if _is_state_dict(obj):
             return "", _tensors_only(obj)
+        # Otherwise the largest dict of tensors one level down, whatever its key.
+        subs = [(k, v) for k, v in obj.items() if isinstance(k, str) and _is_state_dict(v)]
+        if subs:
+            key, sub = max(subs, key=lambda kv: len(kv[1]))
+            return key, _tensors_only(sub)
     return None, {}
 
 

@@ -172,8 +172,10 @@ def match(fp: Fingerprint, registry: Registry) -> Match:
         where = f"'{fp.state_dict_key}'" if fp.state_dict_key else "the top level"
         note = f", '{fp.prefix}' prefix stripped" if fp.prefix else ""
         evidence.append(f"state dict at {where}: {fp.tensor_count} tensors{note}")
-    scored = sorted(((len(diff(fp, v)), i, v) for i, v in enumerate(registry.variants)), key=lambda t: t[:2])
-    best = scored[0][2] if scored else None
+    # Nearest: fewest differing features, then the closest state-dict size, then registry order.
+    scored = sorted(((len(diff(fp, v)), abs(fp.total - v.counts.get("total", fp.total)), i, v)
+                     for i, v in enumerate(registry.variants)), key=lambda t: t[:3])
+    best = scored[0][3] if scored else None
     exact = best if scored and scored[0][0] == 0 else None
 
     if not fp.is_convnext:
@@ -232,9 +234,7 @@ def _count_evidence(fp: Fingerprint, v: Variant, registry: Registry) -> list[str
     total = v.counts.get("total")
     if total is None:
         return []
-    prov = v.provenance.get("total") or v.provenance.get("params") or ""
     agree = "=" if fp.total == total else "≠"
-    line = f"{fp.total:,} state-dict elements {agree} {v.label}'s {total:,}"
-    if fp.params and v.counts.get("params"):
-        line += f" ({fp.params / 1e6:.2f} M learnable)"
-    return [line + (f"; source: {prov}" if prov else "")]
+    sources = "; ".join(v.provenance[k] for k in ("params", "total") if k in v.provenance)
+    return [f"{fp.total:,} state-dict elements {agree} {v.label}'s {total:,} "
+            f"({fp.params / 1e6:.2f} M learnable{'; ' + sources if sources else ''})"]

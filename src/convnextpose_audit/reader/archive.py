@@ -66,9 +66,9 @@ def read_torch_archive(store, label: str, limits: Limits) -> tuple[Any, str]:
             raise ArchiveError(f"{label}: storage {name} holds {actual:,} bytes, {nbytes:,} declared")
         ref = StorageRef(key, stype.dtype, nbytes, location)
         if byteorder == "big":
-            ref.bind(lambda: byteswapper(store.read(name, actual, "storage"), stype.dtype))
+            ref.bind(lambda: byteswapper(store.read(name, actual, "storage", mapped=True), stype.dtype))
         else:
-            ref.bind(lambda: store.read(name, actual, "storage"))
+            ref.bind(lambda: store.read(name, actual, "storage", mapped=True))
         storages[key] = ref
         return ref
 

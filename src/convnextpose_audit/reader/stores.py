@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 
@@ -23,9 +24,9 @@ class ZipStore:
         m = self.archive.members.get(self.prefix + name)
         return None if m is None else m.usize
 
-    def read(self, name: str, max_bytes: int, what: str = "member"):
-        """Bytes of ``prefix + name`` (a view where stored), at most ``max_bytes``."""
-        return self.archive.read(self.prefix + name, max_bytes, what)
+    def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False):
+        """Bytes of ``prefix + name`` (a zero-copy view of a stored member if ``mapped``), at most ``max_bytes``."""
+        return self.archive.read(self.prefix + name, max_bytes, what, mapped)
 
 
 class DirStore:
@@ -53,8 +54,8 @@ class DirStore:
         path = self._path(name)
         return None if path is None else os.lstat(path).st_size
 
-    def read(self, name: str, max_bytes: int, what: str = "member"):
-        """The file's bytes, memory-mapped where possible; at most ``max_bytes``."""
+    def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False):
+        """The file's bytes (memory-mapped if ``mapped``); at most ``max_bytes``."""
         path = self._path(name)
         if path is None:
             raise ArchiveError(f"{self.root}: missing {name}")
@@ -65,7 +66,8 @@ class DirStore:
         try:
             if size == 0:
                 return b""
-            import mmap
+            if not mapped:
+                return os.pread(fd, size, 0)
             return memoryview(mmap.mmap(fd, 0, access=mmap.ACCESS_READ))
         finally:
             os.close(fd)

@@ -135,8 +135,12 @@ class ZipArchive:
         self._data_offsets[m.name] = off
         return off
 
-    def read(self, name: str, max_bytes: int, what: str = "member") -> bytes | memoryview:
-        """Return the whole member's bytes (a view for stored members), at most ``max_bytes``."""
+    def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False) -> bytes | memoryview:
+        """Return the whole member's bytes, at most ``max_bytes``.
+
+        ``mapped`` returns a zero-copy view for stored members (tensor data);
+        otherwise the bytes are read, so metadata reads never map the file.
+        """
         m = self.member(name)
         if m.usize > max_bytes:
             raise LimitExceeded(f"{self.label}: {what} {name!r} is {m.usize:,} bytes, over the limit of {max_bytes:,}")
@@ -144,7 +148,7 @@ class ZipArchive:
         if m.method == _STORED:
             if m.csize != m.usize:
                 raise ArchiveError(f"{self.label}: stored zip member {name!r} has differing sizes")
-            data = self.source.view(off, m.usize)
+            data = self.source.view(off, m.usize) if mapped else self.source.pread(off, m.usize)
         else:
             data = self._inflate(m, off, m.usize)
         self._check_crc(m, data)

@@ -42,7 +42,8 @@ def note(r: AuditResult) -> str:
     if r.differences:
         return "; ".join(str(d) for d in r.differences)
     if r.inferred:
-        return r.evidence[-1] if r.evidence else ""
+        # The line where the candidates narrowed to this variant says why.
+        return next((e for e in r.evidence if e.endswith(f"→ {r.inferred}")), r.evidence[-1] if r.evidence else "")
     if r.nearest:
         return f"nearest {r.nearest}"
     return r.evidence[-1] if r.evidence else ""
