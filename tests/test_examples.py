@@ -31,3 +31,9 @@ def test_generator_reproduces_examples(tmp_path, monkeypatch, torch):
     monkeypatch.setattr(module, "OUT", tmp_path)
     assert module.main() == 0
     assert verdicts(tmp_path) == EXPECTED
+
+
+def test_ci_script_is_valid_bash():
+    import subprocess
+
+    subprocess.run(["bash", "-n", str(EXAMPLES / "ci-check.sh")], check=True)

@@ -80,18 +80,8 @@ class AuditResult:
 
     @property
     def exit_code(self) -> ExitCode:
-        """This file's contribution to the process exit code."""
-        return exit_code_for(self.verdict, self.declared is not None)
-
-
-def exit_code_for(verdict: Verdict, labelled: bool) -> ExitCode:
-    """Map a verdict to its exit code (UNKNOWN fails only when the file was labelled)."""
-    return {
-        Verdict.MATCH: ExitCode.OK, Verdict.UNLABELED: ExitCode.OK,
-        Verdict.UNKNOWN: ExitCode.MISMATCH if labelled else ExitCode.OK,
-        Verdict.MISMATCH: ExitCode.MISMATCH, Verdict.UNREADABLE: ExitCode.UNREADABLE,
-        Verdict.UNSAFE: ExitCode.UNSAFE,
-    }[verdict]
+        """This file's contribution to the process exit code under the default policy."""
+        return fails(self, DEFAULT_FAIL_ON)
 
 
 @dataclass
@@ -125,8 +115,33 @@ class Report:
 
     @property
     def exit_code(self) -> ExitCode:
-        """The highest exit code any file asks for (OK for none)."""
-        return max((r.exit_code for r in self.files), default=ExitCode.OK)
+        """The highest exit code any file asks for (OK for none), under the default policy."""
+        return self.exit_code_under(DEFAULT_FAIL_ON)
+
+    def exit_code_under(self, fail_on: Iterable[str]) -> ExitCode:
+        """The highest exit code among files whose verdict is in the ``fail_on`` policy."""
+        policy = tuple(fail_on)
+        return max((fails(r, policy) for r in self.files), default=ExitCode.OK)
+
+
+#: ``--fail-on`` choices: which verdicts make the run fail, each with the exit code it gives.
+FAIL_ON_CHOICES = ("mismatch", "unknown", "unknown-unlabeled", "unlabeled", "unreadable", "unsafe")
+DEFAULT_FAIL_ON = ("mismatch", "unknown", "unreadable", "unsafe")
+
+
+def fails(result: AuditResult, fail_on: Iterable[str]) -> ExitCode:
+    """The exit code ``result`` contributes under a ``--fail-on`` policy (OK if it does not fail)."""
+    chosen = set(fail_on)
+    v = result.verdict
+    hit = ((v is Verdict.MISMATCH and "mismatch" in chosen)
+           or (v is Verdict.UNKNOWN and result.declared is not None and "unknown" in chosen)
+           or (v is Verdict.UNKNOWN and result.declared is None and "unknown-unlabeled" in chosen)
+           or (v is Verdict.UNLABELED and "unlabeled" in chosen)
+           or (v is Verdict.UNREADABLE and "unreadable" in chosen)
+           or (v is Verdict.UNSAFE and "unsafe" in chosen))
+    if not hit:
+        return ExitCode.OK
+    return {Verdict.UNREADABLE: ExitCode.UNREADABLE, Verdict.UNSAFE: ExitCode.UNSAFE}.get(v, ExitCode.MISMATCH)
 
 
 def audit_checkpoint(ckpt: Checkpoint, registry: Registry, labels: Labels, options: AuditOptions) -> AuditResult:

@@ -62,9 +62,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import inspect_cmd, variants_cmd
+    from . import fetch_cmd, inspect_cmd, scan_cmd, variants_cmd
 
-    for module in (inspect_cmd, variants_cmd):
+    for module in (inspect_cmd, scan_cmd, fetch_cmd, variants_cmd):
         cli.add_command(module.command)
 
 

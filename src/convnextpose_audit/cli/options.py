@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..audit import Labels
+from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, Labels
 from ..labels import load_manifest
 from ..variants import Registry, load_registry
 
@@ -34,3 +34,38 @@ def build_labels(registry: Registry, label: str | None, labels_file: str | None)
     forced = registry.get(label).label if label else None
     manifest = load_manifest(labels_file, registry) if labels_file else {}
     return Labels(forced=forced, manifest=manifest)
+
+
+def _split_fail_on(ctx, param, values) -> tuple[str, ...]:
+    if not values:
+        return DEFAULT_FAIL_ON
+    chosen: list[str] = []
+    for value in values:
+        for item in value.split(","):
+            item = item.strip().lower()
+            if item == "none":
+                continue
+            if item not in FAIL_ON_CHOICES:
+                raise click.BadParameter(f"{item!r} is not one of {', '.join(FAIL_ON_CHOICES)}, none")
+            chosen.append(item)
+    return tuple(chosen)
+
+
+def report_options(command):
+    """Options shared by inspect, scan and fetch: output format, policy, quiet, output file."""
+    for option in reversed([
+        format_option(),
+        verbose_option,
+        click.option("-q", "--quiet", is_flag=True, help="Table/markdown: only rows that fail the run."),
+        click.option("--fail-on", "fail_on", multiple=True, callback=_split_fail_on, metavar="LIST",
+                     help=f"Verdicts that fail the run, comma-separated from {', '.join(FAIL_ON_CHOICES)} "
+                          f"or none. Default: {','.join(DEFAULT_FAIL_ON)}."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False),
+                     help="Write the report here instead of stdout, only once the audit has finished."),
+        label_option, labels_option, variants_option,
+        click.option("--tensors", is_flag=True, help="Add each state dict's tensors (name, dtype, shape) to JSON."),
+        click.option("--hash", "hashes", is_flag=True,
+                     help="Add SHA-256 per tensor and a state-dict digest (reads tensor bytes)."),
+    ]):
+        command = option(command)
+    return command

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from ..audit import Report
+import dataclasses
+import io
+
+from ..audit import Report, fails
 from .output import stdout_console, write_output
 
 
-def emit_report(report: Report, fmt: str, *, verbose: bool = False, output: str | None = None,
-                summary: bool = False, exit_code: int | None = None) -> None:
-    """Print (or atomically write) ``report`` as table, json or markdown."""
+def emit_report(report: Report, fmt: str, *, fail_on: tuple[str, ...], verbose: bool = False,
+                quiet: bool = False, output: str | None = None, summary: bool = False) -> int:
+    """Print (or atomically write) ``report`` as table, json or markdown; return its exit code.
+
+    ``quiet`` keeps only failing rows in table and markdown; JSON always lists every file.
+    """
+    code = report.exit_code_under(fail_on)
+    from ..render.text import summary_line
+    totals = summary_line(report)  # counts of the whole run, even when --quiet hides rows
+    shown = report
+    if quiet and fmt != "json":
+        shown = dataclasses.replace(report, files=[r for r in report.files if fails(r, fail_on)], skipped=[])
     if fmt == "json":
         from ..render.json import render_json
-        write_output(render_json(report, exit_code=exit_code), output)
+        write_output(render_json(report, exit_code=code), output)
     elif fmt == "markdown":
         from ..render.markdown import render_markdown
-        write_output(render_markdown(report, verbose=verbose), output)
+        write_output(render_markdown(shown, verbose=verbose, summary=totals), output)
     else:
         from ..render.table import report_table
-        renderable = report_table(report, verbose=verbose, summary=summary)
+        renderable = report_table(shown, verbose=verbose, summary=totals if summary else None)
         if output is None:
             stdout_console().print(renderable)
         else:
             from rich.console import Console
-            import io
             buf = io.StringIO()
             Console(file=buf, width=200, no_color=True, markup=False, highlight=False).print(renderable)
             write_output(buf.getvalue(), output)
+    return code

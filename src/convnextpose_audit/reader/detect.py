@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from ..errors import AuditError, UnsafeCheckpointError
+from .limits import Limits
 from .safetensors_format import looks_like_safetensors
+from .unpickler import Truncated, unpickle
 from .zipread import ZIP_MAGIC
 
 SNIFF_BYTES = 512
 
-# Opcodes a pickle may start with: PROTO (protocol 2+) or a protocol 0/1 opcode.
-_PICKLE_FIRST = set(b"\x80(]})NIJKLFSVXUTcdl")
+# Opcodes a protocol 0/1 pickle may start with (protocol 2+ starts with PROTO, 0x80).
+_TEXT_PICKLE_FIRST = set(b"(]})NIJKLFSVXUTcdlG")
+_SNIFF_LIMITS = Limits(max_opcodes=10_000, max_memo=10_000, max_stack=10_000)
 
 
 def sniff(head: bytes, size: int) -> str | None:
@@ -19,11 +23,26 @@ def sniff(head: bytes, size: int) -> str | None:
         return "tar"
     if looks_like_safetensors(head, size):
         return "safetensors"
-    if head[:1] == b"\x80" and len(head) > 1 and 0 <= head[1] <= 5:
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
         return "pickle"
-    if head[:1] and head[0] in _PICKLE_FIRST and head[:1] != b"\x80":
-        return "pickle" if b"." in head or len(head) >= SNIFF_BYTES else None
+    if head[:1] and head[0] in _TEXT_PICKLE_FIRST and b"\n" in head and _runs_as_pickle(head, len(head) >= size):
+        return "pickle"
     return None
+
+
+def _runs_as_pickle(head: bytes, complete: bool) -> bool:
+    # Text that merely starts with an opcode letter ("In this folder...") fails within a few
+    # opcodes; a real protocol 0/1 pickle runs, runs off the end of the sniffed bytes, or asks
+    # for a global with identifier names (which must then be reported, not skipped).
+    try:
+        unpickle(head, member="sniff", limits=_SNIFF_LIMITS, persistent_load=lambda pid: None)
+    except Truncated:
+        return not complete
+    except UnsafeCheckpointError as exc:
+        return all(part.isidentifier() for part in f"{exc.module}.{exc.name}".split("."))
+    except AuditError:
+        return False
+    return True
 
 
 _KNOWN = [

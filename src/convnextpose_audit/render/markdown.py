@@ -14,7 +14,7 @@ def _cell(text: str) -> str:
             .replace(">", "&gt;").replace("`", "\\`"))
 
 
-def render_markdown(report: Report, *, verbose: bool = False) -> str:
+def render_markdown(report: Report, *, verbose: bool = False, summary: str | None = None) -> str:
     """The report as a GitHub-flavoured markdown table plus a summary line."""
     lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "|".join("---" for _ in _COLUMNS) + "|"]
     for r in report.files:
@@ -22,7 +22,7 @@ def render_markdown(report: Report, *, verbose: bool = False) -> str:
         values = [cells["file"], size_text(r.size), cells["declared"], cells["inferred"], cells["verdict"],
                   cells["evidence"]]
         lines.append("| " + " | ".join(_cell(v) for v in values) + " |")
-    lines += ["", summary_line(report)]
+    lines += ["", summary or summary_line(report)]
     if verbose:
         for r in report.files:
             lines += ["", f"**{_cell(r.path)}**", ""] + [f"- {_cell(e)}" for e in r.evidence]

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..audit import Report, Verdict
-from .text import COLUMNS, row, summary_line
+from .text import COLUMNS, row
 
 VERDICT_STYLE = {
     Verdict.MATCH: "green", Verdict.UNLABELED: "cyan", Verdict.MISMATCH: "bold red",
@@ -15,8 +15,8 @@ VERDICT_STYLE = {
 }
 
 
-def report_table(report: Report, *, verbose: bool = False, summary: bool = False) -> Group:
-    """A table with one row per checkpoint; ``verbose`` adds each file's evidence chain."""
+def report_table(report: Report, *, verbose: bool = False, summary: str | None = None) -> Group:
+    """A table with one row per checkpoint; ``verbose`` adds each file's evidence chain; ``summary`` a last line."""
     table = Table(show_lines=False, header_style="bold")
     for col in COLUMNS:
         table.add_column(col, overflow="fold", no_wrap=col not in ("file", "evidence"))
@@ -34,5 +34,5 @@ def report_table(report: Report, *, verbose: bool = False, summary: bool = False
         for s in report.skipped:
             parts.append(Text(f"skipped {s.path}: {s.reason}", style="dim"))
     if summary:
-        parts.append(Text(summary_line(report)))
+        parts.append(Text(summary))
     return Group(*parts)

@@ -1,0 +1,26 @@
+"""``cnxp-audit scan PATH...``: every checkpoint under folders, globs and zips, plus a summary."""
+
+from __future__ import annotations
+
+import click
+
+from ..audit import AuditOptions
+from ..scan import scan
+from .options import build_labels, build_registry, report_options
+from .progress import progress_bar
+from .render_out import emit_report
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@report_options
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Read files in this many processes; output order does not change.")
+def command(paths, fmt, verbose, quiet, fail_on, output, label, labels_file, variants_file, tensors, hashes, jobs):
+    """Find checkpoints by content (not extension) and audit them all."""
+    registry = build_registry(variants_file)
+    labels = build_labels(registry, label, labels_file)
+    with progress_bar(not quiet) as progress:
+        report = scan(paths, registry, labels, AuditOptions(tensors=tensors, hashes=hashes), jobs=jobs,
+                      progress=progress)
+    return emit_report(report, fmt, fail_on=fail_on, verbose=verbose, quiet=quiet, output=output, summary=True)

@@ -1,0 +1,141 @@
+"""Find checkpoints in folders, globs and zips by their bytes, and audit many of them."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import glob
+import multiprocessing
+import os
+import stat
+import time
+from typing import Callable, Iterable
+
+from .audit import AuditOptions, AuditResult, Labels, Report, Skipped, Verdict, audit_path
+from .reader.detect import SNIFF_BYTES, describe, sniff
+from .variants import Registry
+
+#: Called after each candidate: (done, total, path just finished).
+Progress = Callable[[int, int, str], None]
+
+
+def discover(paths: Iterable[str]) -> tuple[list[str], list[Skipped]]:
+    """Expand folders and globs into checkpoint candidates, chosen by content.
+
+    Explicitly named files are always candidates (a non-checkpoint becomes
+    UNREADABLE); files found inside folders are kept only if their first bytes
+    are a torch container, otherwise listed as skipped with the reason. A
+    folder holding ``data.pkl`` is one (extracted) checkpoint. Symlinks that
+    lead out of the folder being walked are never followed.
+    """
+    candidates: list[str] = []
+    skipped: list[Skipped] = []
+    for given in paths:
+        expanded = [given]
+        if not os.path.lexists(given) and any(c in given for c in "*?["):
+            expanded = sorted(glob.glob(given, recursive=True)) or [given]
+        for path in expanded:
+            if os.path.isdir(path) and not os.path.exists(os.path.join(path, "data.pkl")):
+                _walk(path, candidates, skipped)
+            else:
+                candidates.append(path)
+    return candidates, skipped
+
+
+def _walk(root: str, candidates: list[str], skipped: list[Skipped]) -> None:
+    real_root = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for d in list(dirnames):
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                dirnames.remove(d)
+                skipped.append(Skipped(full, "symlinked folder; links are not followed"))
+            elif os.path.exists(os.path.join(full, "data.pkl")):
+                dirnames.remove(d)  # an extracted archive: one checkpoint, not a tree of files
+                candidates.append(full)
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            reason = _not_a_candidate(full, real_root)
+            if reason is None:
+                candidates.append(full)
+            else:
+                skipped.append(Skipped(full, reason))
+
+
+def _not_a_candidate(path: str, real_root: str) -> str | None:
+    try:
+        if os.path.islink(path):
+            target = os.path.realpath(path)
+            if os.path.commonpath([target, real_root]) != real_root:
+                return "symlink leading out of the scanned folder; not followed"
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        return f"cannot read ({exc.strerror or exc})"
+    if sniff(head, st.st_size) is None:
+        return f"not a checkpoint ({describe(head)})"
+    return None
+
+
+_worker_state: tuple | None = None
+
+
+def _init_worker(registry: Registry, labels: Labels, options: AuditOptions) -> None:
+    global _worker_state
+    _worker_state = (registry, labels, options)
+
+
+def _audit_in_worker(path: str) -> tuple[list[AuditResult], list[Skipped]]:
+    assert _worker_state is not None
+    return audit_path(path, *_worker_state)
+
+
+def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
+         options: AuditOptions | None = None, jobs: int = 1, progress: Progress | None = None) -> Report:
+    """Discover and audit checkpoints; results keep discovery order whatever ``jobs`` is.
+
+    A file that fails (or even crashes a worker) becomes an UNREADABLE result;
+    it never stops the others.
+    """
+    start = time.perf_counter()
+    labels = labels or Labels()
+    options = options or AuditOptions()
+    candidates, skipped = discover(paths)
+    outcomes: list[tuple[list[AuditResult], list[Skipped]] | None] = [None] * len(candidates)
+    done = 0
+    if jobs <= 1 or len(candidates) <= 1:
+        for i, path in enumerate(candidates):
+            outcomes[i] = _guarded(lambda: audit_path(path, registry, labels, options), path)
+            done += 1
+            if progress:
+                progress(done, len(candidates), path)
+    else:
+        # spawn, not fork: the parent may run a progress thread, and forking with threads is unsafe.
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                    initargs=(registry, labels, options)) as pool:
+            futures = {pool.submit(_audit_in_worker, p): i for i, p in enumerate(candidates)}
+            for fut in cf.as_completed(futures):
+                i = futures[fut]
+                outcomes[i] = _guarded(fut.result, candidates[i])
+                done += 1
+                if progress:
+                    progress(done, len(candidates), candidates[i])
+    report = Report(files=[], skipped=list(skipped))
+    for outcome in outcomes:
+        assert outcome is not None
+        report.files.extend(outcome[0])
+        report.skipped.extend(outcome[1])
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _guarded(call: Callable[[], tuple[list[AuditResult], list[Skipped]]], path: str):
+    try:
+        return call()
+    except Exception as exc:  # a bug or a dead worker must not stop the batch
+        return [AuditResult(path=path, verdict=Verdict.UNREADABLE, error=f"{path}: internal error: {exc!r}",
+                            evidence=[f"internal error: {exc!r}"])], []

@@ -1,0 +1,145 @@
+"""scan over folders, globs and outer zips; parallel determinism; CI options."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from zip_tools import outer_zip
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "drive"
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """Drive-named checkpoints, a mislabeled one, junk, a corrupt file, and zips within zips."""
+    root = tmp_path_factory.mktemp("tree")
+    drive = root / "drive"
+    drive.mkdir()
+    for name in ("ConvNeXtPose_XS.tar", "ConvNeXtPose_S.tar", "ConvNeXtPose_M (1).tar", "ConvNeXtPose_L (1).tar"):
+        shutil.copy(EXAMPLES / name, drive / name)
+    shutil.copy(EXAMPLES / "ConvNeXtPose_L_mirror.tar", drive / "ConvNeXtPose_L (2).tar")  # holds M
+    (drive / "notes.txt").write_text("Some text about the models.\n")
+    (drive / "broken.pth").write_bytes((EXAMPLES / "ConvNeXtPose_S.tar").read_bytes()[:20_000])
+    nested = outer_zip(root / "nested.zip", {"inner/ConvNeXtPose_XS.tar": EXAMPLES / "ConvNeXtPose_XS.tar"})
+    outer_zip(root / "browser.zip", {"ConvNeXtPose/ConvNeXtPose_M (1).tar": EXAMPLES / "ConvNeXtPose_M (1).tar",
+                                     "ConvNeXtPose/ConvNeXtPose_S.tar": EXAMPLES / "ConvNeXtPose_S.tar",
+                                     "ConvNeXtPose/more.zip": nested}, zipfile.ZIP_DEFLATED)
+    nested.unlink()
+    return root
+
+
+def scan_json(*args):
+    result = run_cli("scan", "--format", "json", *args)
+    return result, json.loads(result.stdout)
+
+
+def verdict_of(report, suffix):
+    (entry,) = [f for f in report["files"] if f["path"].endswith(suffix)]
+    return entry["verdict"]
+
+
+def test_scan_tree(tree):
+    result, report = scan_json(tree, "-v")
+    paths = [f["path"] for f in report["files"]]
+    assert verdict_of(report, "drive/ConvNeXtPose_L (1).tar") == "MATCH"
+    assert verdict_of(report, "drive/ConvNeXtPose_L (2).tar") == "MISMATCH"
+    assert verdict_of(report, "drive/broken.pth") == "UNREADABLE"
+    assert verdict_of(report, "browser.zip!ConvNeXtPose/ConvNeXtPose_S.tar") == "MATCH"
+    assert verdict_of(report, "browser.zip!ConvNeXtPose/more.zip!inner/ConvNeXtPose_XS.tar") == "MATCH"
+    assert not any(p.endswith("notes.txt") for p in paths)
+    assert [s["path"].rsplit("/", 1)[-1] for s in report["summary"]["skipped"]] == ["notes.txt"]
+    counts = report["summary"]["counts"]
+    assert counts["MATCH"] == 7 and counts["MISMATCH"] == 1 and counts["UNREADABLE"] == 1
+    assert sum(counts.values()) == len(report["files"]) == report["summary"]["files"]
+    assert report["summary"]["exit_code"] == result.exit_code == 3
+
+
+def test_parallel_output_is_identical(tree):
+    _, one = scan_json(tree, "-j", "1")
+    _, two = scan_json(tree, "-j", "2")
+    for report in (one, two):
+        del report["summary"]["seconds"]
+    assert json.dumps(one) == json.dumps(two)
+
+
+def test_hundreds_of_small_checkpoints(tmp_path, torch):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):
+        torch.save({"network": {"w": torch.full((2,), float(i))}}, folder / f"ckpt_{i:03d}.bin")
+    (folder / "ckpt_150.bin").write_bytes(b"\x89PNG\r\n\x1a\n")  # one bad apple
+    result, report = scan_json(folder, "-j", "2")
+    assert len(report["files"]) == 299
+    assert [Path(f["path"]).name for f in report["files"]][:2] == ["ckpt_000.bin", "ckpt_001.bin"]
+    assert report["summary"]["counts"]["UNKNOWN"] == 299
+    assert len(report["summary"]["skipped"]) == 1  # the PNG, found by content
+    assert result.exit_code == 0
+
+
+def test_glob_and_explicit_files(tree):
+    _, report = scan_json(str(tree / "drive" / "*.tar"))
+    assert len(report["files"]) == 5
+
+
+def test_symlinks_out_of_the_tree_are_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(EXAMPLES / "ConvNeXtPose_S.tar", outside / "ConvNeXtPose_S.tar")
+    inside = tmp_path / "inside"
+    inside.mkdir()
+    (inside / "link.tar").symlink_to(outside / "ConvNeXtPose_S.tar")
+    (inside / "dirlink").symlink_to(outside)
+    _, report = scan_json(inside)
+    assert report["files"] == []
+    reasons = sorted(s["reason"] for s in report["summary"]["skipped"])
+    assert any("out of the scanned folder" in r for r in reasons)
+    assert any("symlinked folder" in r for r in reasons)
+
+
+def test_fail_on_and_quiet(tree):
+    drive = tree / "drive"
+    assert run_cli("scan", drive).exit_code == 3
+    assert run_cli("scan", "--fail-on", "mismatch", drive).exit_code == 1
+    assert run_cli("scan", "--fail-on", "none", drive).exit_code == 0
+    assert run_cli("scan", "--fail-on", "bogus", drive).exit_code == 2
+    quiet = run_cli("scan", "-q", "--format", "markdown", drive).stdout
+    rows = [line for line in quiet.splitlines() if line.startswith("| ") and "verdict" not in line]
+    assert len(rows) == 2 and all("| MATCH |" not in r for r in rows)
+
+
+def test_output_file_written_only_after_success(tree, tmp_path, monkeypatch):
+    out = tmp_path / "report.json"
+    result = run_cli("scan", "--format", "json", "-o", out, tree / "drive")
+    assert result.stdout == ""
+    assert json.loads(out.read_text())["summary"]["files"] == 6
+
+    from convnextpose_audit import scan as scan_module
+
+    def explode(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scan_module, "audit_path", explode)
+    out2 = tmp_path / "never.json"
+    result = run_cli("scan", "--format", "json", "-o", out2, tree / "drive")
+    assert result.exit_code != 0 and not out2.exists()
+    assert list(tmp_path.glob(".cnxp-*")) == []
+
+
+def test_markdown_report_parses_back(tree):
+    text = run_cli("scan", "--format", "markdown", tree / "drive").stdout
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["file", "size", "declared", "inferred", "verdict", "evidence"]
+    assert set(lines[1].replace("|", "")) == {"-"}
+    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")))) for line in lines[2:]]
+    by_file = {Path(r["file"]).name: r for r in rows}
+    assert by_file["ConvNeXtPose_L (2).tar"]["verdict"] == "MISMATCH"
+    assert by_file["ConvNeXtPose_L (2).tar"]["inferred"] == "M"
+    assert by_file["ConvNeXtPose_XS.tar"]["size"].endswith("kB")
+    assert len(rows) == 6
