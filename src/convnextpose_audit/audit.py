@@ -108,6 +108,14 @@ class Report:
             counts[r.verdict.value] += 1
         return counts
 
+    def duplicate_groups(self) -> list[list[str]]:
+        """Paths whose state-dict digests are equal (only files audited with hashes), in report order."""
+        groups: dict[str, list[str]] = {}
+        for r in self.files:
+            if r.digest:
+                groups.setdefault(r.digest["state_dict"], []).append(r.path)
+        return [paths for paths in groups.values() if len(paths) > 1]
+
     @property
     def total_bytes(self) -> int:
         """Sum of the audited files' sizes."""
@@ -177,7 +185,10 @@ def audit_checkpoint(ckpt: Checkpoint, registry: Registry, labels: Labels, optio
             result.tensors = [{"name": k, "dtype": t.dtype, "shape": list(t.shape)} for k, t in sd.items()]
         if options.hashes:
             from .digest import state_dict_digest
-            result.digest = state_dict_digest(sd)
+            try:
+                result.digest = state_dict_digest(sd)
+            except (CheckpointReadError, ValueError) as exc:
+                result.warnings.append(f"could not hash tensor bytes: {exc}")
     result.seconds = time.perf_counter() - start
     return result
 

@@ -126,3 +126,26 @@ def build_model(variant: Variant) -> ConvNeXtPose:
         raise AuditError(f"variant {variant.label} cannot be built as ConvNeXtPose "
                          f"({'missing ' + ', '.join(missing) if missing else 'not BatchNorm blocks'})")
     return ConvNeXtPose(f["depths"], f["dims"], f["head_widths"], f["joints"], f["depth_bins"])
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: dict) -> str | None:
+    """Load with ``strict=True``; return None on success, or torch's own error text listing
+    missing, unexpected and shape-mismatched keys."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+def forward_check(model: nn.Module, seed: int = 0) -> tuple[tuple[int, ...], float]:
+    """Run one 1×3×256×256 forward pass on CPU; return (output shape, seconds)."""
+    import time
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE, generator=g)
+    with torch.no_grad():
+        start = time.perf_counter()
+        out = model(x)
+        seconds = time.perf_counter() - start
+    return tuple(out.shape), seconds

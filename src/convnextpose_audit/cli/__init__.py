@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from ..errors import AuditError, TorchMissingError, UnsafeCheckpointError
+from ..errors import AuditError, TorchMissingError, UnsafeCheckpointError, VariantMismatchError
 from ..exitcodes import ExitCode
 from .output import error
 
@@ -28,10 +28,13 @@ def exit_code_for_error(exc: AuditError) -> ExitCode:
         return ExitCode.UNSAFE
     if isinstance(exc, TorchMissingError):
         return ExitCode.USAGE
+    from ..convert import ConvertError
     from ..labels import ManifestError
     from ..variants import RegistryError
     if isinstance(exc, (ManifestError, RegistryError)):
         return ExitCode.USAGE
+    if isinstance(exc, (VariantMismatchError, ConvertError)):
+        return ExitCode.MISMATCH
     return ExitCode.UNREADABLE
 
 
@@ -62,9 +65,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import fetch_cmd, inspect_cmd, scan_cmd, variants_cmd
+    from . import convert_cmd, diff_cmd, fetch_cmd, inspect_cmd, scan_cmd, variants_cmd, verify_cmd
 
-    for module in (inspect_cmd, scan_cmd, fetch_cmd, variants_cmd):
+    for module in (inspect_cmd, scan_cmd, fetch_cmd, verify_cmd, diff_cmd, convert_cmd, variants_cmd):
         cli.add_command(module.command)
 
 

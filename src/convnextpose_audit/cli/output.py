@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 
 import click
+
+from ..atomic import atomic_output
 
 
 def error(message: str) -> None:
@@ -34,15 +35,5 @@ def write_output(text: str, path: str | None) -> None:
     if path is None:
         click.echo(text, nl=False)
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cnxp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_output(path, "w") as fh:
+        fh.write(text)

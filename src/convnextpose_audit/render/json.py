@@ -59,6 +59,8 @@ def report_dict(report: Report, *, exit_code: int | None = None, timings: bool =
         "total_bytes": report.total_bytes,
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
     }
+    if any(r.digest for r in report.files):
+        summary["duplicates"] = report.duplicate_groups()
     if timings:
         summary["seconds"] = round(report.seconds, 4)
     return {"schema_version": SCHEMA_VERSION, "files": [file_entry(r) for r in report.files], "summary": summary}

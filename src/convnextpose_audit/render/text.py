@@ -75,5 +75,8 @@ def summary_line(report: Report) -> str:
     """``4 files, 400.1 MB in 0.21 s: 3 MATCH, 1 MISMATCH`` (zero counts left out)."""
     counts = ", ".join(f"{n} {v}" for v, n in report.counts.items() if n) or "nothing audited"
     skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+    dupes = report.duplicate_groups()
+    if dupes:
+        skipped += "; same weights: " + "; ".join(" = ".join(g) for g in dupes)
     return (f"{len(report.files)} checkpoint(s), {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
             f"{counts}{skipped}")

@@ -1,0 +1,35 @@
+"""``cnxp-audit convert SRC OUT``: the weights alone, as safetensors or a weights-only .pth."""
+
+from __future__ import annotations
+
+import click
+
+from ..api import check
+from ..convert import output_format, safetensors_metadata, weights, write_pth, write_safetensors
+from ..exitcodes import ExitCode
+from ..reader import open_checkpoint
+from .output import info
+
+
+@click.command("convert")
+@click.argument("src", type=click.Path())
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(("safetensors", "pth")),
+              help="Output format (default: from OUT's extension; .safetensors or else .pth).")
+@click.option("--keep-prefix", is_flag=True, help="Keep wrapper prefixes such as 'module.'.")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def command(src, out, to, keep_prefix, force):
+    """Write SRC's state dict alone (contiguous tensors, no optimizer, no pickled code) to OUT.
+
+    The file appears atomically: an interrupted run leaves nothing at OUT.
+    """
+    fmt = output_format(out, to)
+    result = check(src)  # refuses unsafe or unreadable sources before anything is written
+    with open_checkpoint(src) as ckpt:
+        sd = weights(ckpt, keep_prefix=keep_prefix)
+        if fmt == "safetensors":
+            write_safetensors(sd, out, safetensors_metadata(ckpt, result.inferred), force=force)
+        else:
+            write_pth(sd, out, force=force)
+    info(f"wrote {len(sd)} tensors to {out} ({fmt}); variant {result.inferred or 'unknown'}")
+    return ExitCode.OK

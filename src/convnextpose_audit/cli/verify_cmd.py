@@ -1,0 +1,72 @@
+"""``cnxp-audit verify PATH``: strict load into the real model and one forward pass (torch extra)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..exitcodes import ExitCode
+from ..reader import open_checkpoint
+from .options import build_registry, variants_option
+from .output import info, write_output
+
+INSTALL_HINT = "verify needs torch: pip install torch==2.13.0 'convnextpose-audit[torch]'"
+
+
+@click.command("verify")
+@click.argument("path", type=click.Path())
+@click.option("--variant", help="Build this variant instead of the inferred one (XS, S, M, L).")
+@click.option("--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+@variants_option
+def command(path, variant, fmt, variants_file):
+    """Load PATH into the ConvNeXtPose model with strict=True and run a 1×3×256×256 forward pass on CPU."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from .output import error
+        error(INSTALL_HINT)
+        return ExitCode.USAGE
+    from ..api import check
+    from ..convert import weights
+    from ..model import build_model, forward_check, load_state_dict_strict
+
+    registry = build_registry(variants_file)
+    result = check(path, registry=registry)
+    label = registry.get(variant).label if variant else result.inferred
+    outcome: dict = {"path": os.fspath(path), "variant": label, "inferred": result.inferred, "loaded": False,
+                     "errors": [], "output_shape": None, "forward_seconds": None}
+    if label is None:
+        outcome["errors"] = [f"cannot infer the variant (nearest {result.nearest or 'none'}); pass --variant"]
+        return _emit(outcome, fmt, ExitCode.MISMATCH)
+    model = build_model(registry.get(label))
+    with open_checkpoint(path) as ckpt:
+        state = {k: t.torch() for k, t in weights(ckpt).items()}
+    problem = load_state_dict_strict(model, state)
+    if problem:
+        outcome["errors"] = [line.strip() for line in problem.splitlines() if line.strip()]
+        return _emit(outcome, fmt, ExitCode.MISMATCH)
+    outcome["loaded"] = True
+    shape, seconds = forward_check(model.eval())
+    outcome["output_shape"], outcome["forward_seconds"] = list(shape), round(seconds, 4)
+    return _emit(outcome, fmt, ExitCode.OK)
+
+
+def _emit(outcome: dict, fmt: str, code: ExitCode) -> ExitCode:
+    if fmt == "json":
+        write_output(json.dumps({**outcome, "exit_code": int(code)}, indent=2) + "\n", None)
+        return code
+    lines = [f"{outcome['path']}: ConvNeXtPose-{outcome['variant'] or '?'}"
+             + (f" (inferred {outcome['inferred']})" if outcome["inferred"] != outcome["variant"] else "")]
+    if outcome["loaded"]:
+        lines.append("strict load: ok (no missing, unexpected or shape-mismatched keys)")
+        lines.append(f"forward pass 1×3×256×256 → {tuple(outcome['output_shape'])} in "
+                     f"{outcome['forward_seconds'] * 1000:.0f} ms")
+    else:
+        lines.append("strict load FAILED:")
+        lines += [f"  {e}" for e in outcome["errors"]]
+    write_output("\n".join(lines) + "\n", None)
+    if not outcome["loaded"]:
+        info("the checkpoint does not fit this variant; see the keys above")
+    return code

@@ -1,0 +1,100 @@
+"""Write a checkpoint's weights alone to a clean file: ``.safetensors`` or a weights-only ``.pth``.
+
+Only the state dict is written (prefix stripped unless asked otherwise), every
+tensor contiguous and unshared. The output appears atomically: an interrupted
+run leaves nothing at the destination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+from collections import OrderedDict
+from typing import IO, Any, Iterator
+
+from .atomic import atomic_output
+from .digest import state_dict_digest
+from .errors import AuditError
+from .fingerprint import find_state_dict, fingerprint, strip_prefix
+from .reader import Checkpoint
+from .reader.dtypes import SAFETENSORS_NAMES
+from .reader.tensor import TensorRef
+
+
+class ConvertError(AuditError):
+    """The checkpoint cannot be written in the requested format, or the output exists."""
+
+
+def weights(ckpt: Checkpoint, keep_prefix: bool = False) -> "OrderedDict[str, TensorRef]":
+    """The checkpoint's state dict, with wrapper prefixes stripped unless ``keep_prefix``."""
+    key, sd = find_state_dict(ckpt.obj)
+    if key is None:
+        raise ConvertError(f"{ckpt.name}: no state dict to convert")
+    if not keep_prefix:
+        _, sd = strip_prefix(sd)
+    return OrderedDict(sd)
+
+
+def safetensors_metadata(ckpt: Checkpoint, inferred: str | None) -> dict[str, str]:
+    """Provenance for the safetensors header: fingerprint, source digest, variant."""
+    _, sd = find_state_dict(ckpt.obj)
+    fp = fingerprint(ckpt.obj)
+    meta = {"format": "pt", "cnxp_audit.source": os.path.basename(ckpt.name.rsplit("!", 1)[-1]),
+            "cnxp_audit.source_digest": "sha256:" + state_dict_digest(sd)["state_dict"],
+            "cnxp_audit.fingerprint": json.dumps(fp.to_dict(), sort_keys=True)}
+    if inferred:
+        meta["cnxp_audit.variant"] = inferred
+    return meta
+
+
+def write_safetensors(sd: "OrderedDict[str, TensorRef]", out: str, metadata: dict[str, str], *,
+                      force: bool = False) -> None:
+    """Write ``sd`` as safetensors (no torch needed), atomically."""
+    import numpy as np
+
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, t in sd.items():
+        code = SAFETENSORS_NAMES.get(t.dtype)
+        if code is None:
+            raise ConvertError(f"{name}: dtype {t.dtype} has no safetensors equivalent")
+        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
+        offset += t.nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)  # safetensors aligns the data section to 8 bytes
+    with _output(out, force) as fh:
+        fh.write(struct.pack("<Q", len(raw)) + raw)
+        for t in sd.values():
+            fh.write(np.ascontiguousarray(t.numpy()).tobytes() if t.numel else b"")
+
+
+def write_pth(sd: "OrderedDict[str, TensorRef]", out: str, *, force: bool = False) -> None:
+    """Write ``sd`` with torch.save as a plain OrderedDict of contiguous tensors (needs torch), atomically."""
+    from .reader.tensor import import_torch
+
+    torch = import_torch()
+    plain = OrderedDict((k, t.torch().detach().clone().contiguous()) for k, t in sd.items())
+    with _output(out, force) as fh:
+        torch.save(plain, fh)
+
+
+@contextlib.contextmanager
+def _output(out: str, force: bool) -> Iterator[IO[bytes]]:
+    if os.path.exists(out) and not force:
+        raise ConvertError(f"{out}: already exists (use --force to overwrite)")
+    try:
+        with atomic_output(out, overwrite=force) as fh:
+            yield fh
+    except FileExistsError:
+        raise ConvertError(f"{out}: appeared while converting; not overwritten") from None
+    except OSError as exc:
+        raise ConvertError(f"{out}: cannot write ({exc.strerror or exc})") from None
+
+
+def output_format(out: str, requested: str | None) -> str:
+    """``safetensors`` or ``pth``: as requested, else from OUT's extension (``.safetensors`` or anything else)."""
+    if requested:
+        return requested
+    return "safetensors" if out.lower().endswith(".safetensors") else "pth"
