@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, Iterable
 
-from .errors import AuditError, CheckpointReadError, UnsafeCheckpointError
+from .errors import AuditError, CheckpointReadError, NotACheckpointError, UnsafeCheckpointError
 from .exitcodes import ExitCode
 from .fingerprint import Fingerprint, find_state_dict, fingerprint
 from .labels import label_from_name, manifest_label
@@ -203,11 +203,13 @@ def failed(path: str, error: AuditError, declared: str | None = None, declared_f
 
 
 def audit_path(path: str, registry: Registry, labels: Labels | None = None,
-               options: AuditOptions | None = None) -> tuple[list[AuditResult], list[Skipped]]:
+               options: AuditOptions | None = None, *,
+               require_checkpoint: bool = True) -> tuple[list[AuditResult], list[Skipped]]:
     """Audit every checkpoint at ``path`` (one, or several inside an outer zip).
 
     Never raises an :class:`AuditError`: a file that cannot be read or is
-    unsafe becomes an UNREADABLE or UNSAFE result.
+    unsafe becomes an UNREADABLE or UNSAFE result. A zip holding no checkpoint
+    is UNREADABLE when ``require_checkpoint`` (a path the user named), else skipped.
     """
     labels = labels or Labels()
     options = options or AuditOptions()
@@ -226,6 +228,13 @@ def audit_path(path: str, registry: Registry, labels: Labels | None = None,
     except AuditError as exc:
         declared, source = labels.declare(path, registry)
         results.append(failed(path, exc, declared, source, size))
+    if not results:
+        reason = f"holds no checkpoint ({len(skipped)} member(s) skipped)"
+        if require_checkpoint:
+            declared, source = labels.declare(path, registry)
+            results.append(failed(path, NotACheckpointError(f"{path}: {reason}"), declared, source, size))
+        else:
+            skipped.append(Skipped(path, reason))
     return results, skipped
 
 

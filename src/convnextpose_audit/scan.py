@@ -18,8 +18,8 @@ from .variants import Registry
 Progress = Callable[[int, int, str], None]
 
 
-def discover(paths: Iterable[str]) -> tuple[list[str], list[Skipped]]:
-    """Expand folders and globs into checkpoint candidates, chosen by content.
+def discover(paths: Iterable[str]) -> tuple[list[tuple[str, bool]], list[Skipped]]:
+    """Expand folders and globs into ``(candidate, named explicitly)`` pairs, chosen by content.
 
     Explicitly named files are always candidates (a non-checkpoint becomes
     UNREADABLE); files found inside folders are kept only if their first bytes
@@ -27,7 +27,7 @@ def discover(paths: Iterable[str]) -> tuple[list[str], list[Skipped]]:
     folder holding ``data.pkl`` is one (extracted) checkpoint. Symlinks that
     lead out of the folder being walked are never followed.
     """
-    candidates: list[str] = []
+    candidates: list[tuple[str, bool]] = []
     skipped: list[Skipped] = []
     for given in paths:
         expanded = [given]
@@ -37,11 +37,11 @@ def discover(paths: Iterable[str]) -> tuple[list[str], list[Skipped]]:
             if os.path.isdir(path) and not os.path.exists(os.path.join(path, "data.pkl")):
                 _walk(path, candidates, skipped)
             else:
-                candidates.append(path)
+                candidates.append((path, True))
     return candidates, skipped
 
 
-def _walk(root: str, candidates: list[str], skipped: list[Skipped]) -> None:
+def _walk(root: str, candidates: list[tuple[str, bool]], skipped: list[Skipped]) -> None:
     real_root = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
@@ -52,12 +52,12 @@ def _walk(root: str, candidates: list[str], skipped: list[Skipped]) -> None:
                 skipped.append(Skipped(full, "symlinked folder; links are not followed"))
             elif os.path.exists(os.path.join(full, "data.pkl")):
                 dirnames.remove(d)  # an extracted archive: one checkpoint, not a tree of files
-                candidates.append(full)
+                candidates.append((full, False))
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)
             reason = _not_a_candidate(full, real_root)
             if reason is None:
-                candidates.append(full)
+                candidates.append((full, False))
             else:
                 skipped.append(Skipped(full, reason))
 
@@ -88,9 +88,9 @@ def _init_worker(registry: Registry, labels: Labels, options: AuditOptions) -> N
     _worker_state = (registry, labels, options)
 
 
-def _audit_in_worker(path: str) -> tuple[list[AuditResult], list[Skipped]]:
+def _audit_in_worker(path: str, explicit: bool) -> tuple[list[AuditResult], list[Skipped]]:
     assert _worker_state is not None
-    return audit_path(path, *_worker_state)
+    return audit_path(path, *_worker_state, require_checkpoint=explicit)
 
 
 def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
@@ -107,8 +107,9 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
     outcomes: list[tuple[list[AuditResult], list[Skipped]] | None] = [None] * len(candidates)
     done = 0
     if jobs <= 1 or len(candidates) <= 1:
-        for i, path in enumerate(candidates):
-            outcomes[i] = _guarded(lambda: audit_path(path, registry, labels, options), path)
+        for i, (path, explicit) in enumerate(candidates):
+            outcomes[i] = _guarded(lambda: audit_path(path, registry, labels, options, require_checkpoint=explicit),
+                                   path)
             done += 1
             if progress:
                 progress(done, len(candidates), path)
@@ -117,13 +118,13 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                     initargs=(registry, labels, options)) as pool:
-            futures = {pool.submit(_audit_in_worker, p): i for i, p in enumerate(candidates)}
+            futures = {pool.submit(_audit_in_worker, p, explicit): i for i, (p, explicit) in enumerate(candidates)}
             for fut in cf.as_completed(futures):
                 i = futures[fut]
-                outcomes[i] = _guarded(fut.result, candidates[i])
+                outcomes[i] = _guarded(fut.result, candidates[i][0])
                 done += 1
                 if progress:
-                    progress(done, len(candidates), candidates[i])
+                    progress(done, len(candidates), candidates[i][0])
     report = Report(files=[], skipped=list(skipped))
     for outcome in outcomes:
         assert outcome is not None

@@ -26,7 +26,7 @@ class Limits:
     max_walk_nodes: int = 20_000_000  #: distinct containers visited when walking the object
     max_members: int = 1_000_000  #: entries in a zip / tar / folder tree
     max_outer_depth: int = 4  #: zips within zips
-    max_inflate_bytes: int = 4 * GiB  #: bytes inflated from one deflated zip member
+    max_inflate_bytes: int = 1 * GiB  #: bytes inflated into memory from one deflated zip member
     max_storage_bytes: int = 64 * GiB  #: declared size of one storage
     max_header_bytes: int = 100 * MiB  #: safetensors JSON header
 

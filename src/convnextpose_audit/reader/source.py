@@ -110,14 +110,14 @@ class FileSource(ByteSource):
 class MemorySource(ByteSource):
     """Bytes already in memory (an inflated inner zip, a test buffer)."""
 
-    def __init__(self, data: bytes, label: str):
+    def __init__(self, data: bytes | bytearray, label: str):
         self._data = data
         self.size = len(data)
         self.label = label
 
     def pread(self, offset: int, n: int) -> bytes:
         self._check(offset, n)
-        return self._data[offset:offset + n]
+        return bytes(self._data[offset:offset + n])
 
     def view(self, offset: int, n: int) -> memoryview:
         self._check(offset, n)

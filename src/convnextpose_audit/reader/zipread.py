@@ -90,8 +90,8 @@ class ZipArchive:
                 usize, csize, offset = _zip64_extra(extra, usize, csize, offset, self.label)
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
             if name in self.members:
-                self.warnings.append(f"duplicate zip member {name!r}; the first one is used")
-                continue
+                # Tools disagree on which copy they read; a clean first copy could hide a hostile second.
+                raise ArchiveError(f"{self.label}: duplicate zip member {name!r} (ambiguous; refused)")
             self.members[name] = ZipMember(name, offset, method, flags, crc, csize, usize)
 
     def _zip64_eocd(self, eocd_pos: int) -> tuple[int, int, int]:
@@ -175,7 +175,7 @@ class ZipArchive:
         self.limits.check("max_inflate_bytes", m.usize, f"{self.label}: inflated size of {name!r}")
         return MemorySource(self._inflate(m, off, m.usize), label)
 
-    def _inflate(self, m: ZipMember, off: int, usize: int) -> bytes:
+    def _inflate(self, m: ZipMember, off: int, usize: int) -> bytearray:
         # Output is capped at usize + 1 so a bomb stops one byte past its declared size.
         d = zlib.decompressobj(-15)
         out = bytearray()
@@ -192,7 +192,7 @@ class ZipArchive:
             raise ArchiveError(f"{self.label}: zip member {m.name!r} inflates past its declared {usize:,} bytes")
         if len(out) < usize:
             raise ArchiveError(f"{self.label}: zip member {m.name!r} inflates to {len(out):,} of {usize:,} declared bytes")
-        return bytes(out)
+        return out  # a bytearray: no second copy of what may be a large inner archive
 
     def _check_crc(self, m: ZipMember, data) -> None:
         if m.name in self._crc_checked:
