@@ -1,12 +1,29 @@
 """convnextpose-audit: open PyTorch pose-model checkpoints without trusting them.
 
-The metadata path (everything importable from here) imports neither torch nor numpy.
+The metadata path imports neither torch nor numpy; names below load on first use
+so that ``cnxp-audit`` starts fast.
 """
 
-from .api import check, load_model
-from .reader import Checkpoint, Limits, TensorRef, iter_checkpoints, open_checkpoint
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Checkpoint", "Limits", "TensorRef", "check", "iter_checkpoints", "load_model", "open_checkpoint",
-           "__version__"]
+_EXPORTS = {
+    "Checkpoint": "reader", "Limits": "reader", "TensorRef": "reader", "iter_checkpoints": "reader",
+    "open_checkpoint": "reader", "check": "api", "load_model": "api",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convnextpose_audit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from typing import IO, Iterator
 
 
@@ -14,6 +13,8 @@ def atomic_output(path: str, mode: str = "wb", *, overwrite: bool = True) -> Ite
 
     With ``overwrite=False`` an existing ``path`` is never replaced (FileExistsError).
     """
+    import tempfile
+
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".cnxp-", suffix=".tmp", dir=directory)
     mask = os.umask(0)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -56,6 +54,9 @@ def load_manifest(path: str, registry: Registry) -> dict[str, str]:
             raise ManifestError(f"{path}: JSON labels manifest must map file names to labels")
         pairs = list(data.items())
     else:
+        import csv
+        import io
+
         pairs = [(row[0].strip(), row[1].strip()) for row in csv.reader(io.StringIO(text))
                  if len(row) >= 2 and row[0].strip() and not row[0].startswith("#")]
         if pairs and pairs[0][0].lower() in ("file", "name", "path") and pairs[0][1].lower() == "label":

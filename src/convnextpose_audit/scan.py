@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import glob
-import multiprocessing
 import os
 import stat
 import time
@@ -114,6 +112,9 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
             if progress:
                 progress(done, len(candidates), path)
     else:
+        import concurrent.futures as cf
+        import multiprocessing
+
         # spawn, not fork: the parent may run a progress thread, and forking with threads is unsafe.
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
+import os
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
 from .errors import AuditError
@@ -136,7 +135,9 @@ def parse_registry(text: str, origin: str) -> Registry:
 
 def load_registry(extra_path: str | None = None) -> Registry:
     """The built-in registry, merged with the entries of ``extra_path`` if given."""
-    text = resources.files(__package__).joinpath("variants.toml").read_text(encoding="utf-8")
+    # Read beside this module rather than through importlib.resources, which costs ~10 ms of imports.
+    with open(os.path.join(os.path.dirname(__file__), "variants.toml"), encoding="utf-8") as fh:
+        text = fh.read()
     registry = parse_registry(text, "built-in variants.toml")
     if extra_path:
         try:

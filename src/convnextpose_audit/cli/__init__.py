@@ -38,8 +38,24 @@ def exit_code_for_error(exc: AuditError) -> ExitCode:
     return ExitCode.UNREADABLE
 
 
+#: command name -> module defining ``command``; imported only when that command runs (fast start).
+COMMANDS = {"inspect": "inspect_cmd", "scan": "scan_cmd", "fetch": "fetch_cmd", "verify": "verify_cmd",
+            "diff": "diff_cmd", "convert": "convert_cmd", "variants": "variants_cmd"}
+
+
 class AuditGroup(click.Group):
-    """Runs a command and turns its result or error into the process exit code (the one exit path)."""
+    """Loads commands lazily and turns a command's result or error into the exit code (the one exit path)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = COMMANDS.get(name)
+        if module is None:
+            return None
+        import importlib
+
+        return importlib.import_module(f".{module}", __name__).command
 
     def invoke(self, ctx: click.Context):
         try:
@@ -62,16 +78,6 @@ class AuditGroup(click.Group):
 def cli() -> None:
     """Audit PyTorch pose-model checkpoints without trusting them: read safely, infer the
     ConvNeXtPose variant from the tensor shapes, and check the file's label."""
-
-
-def _register() -> None:
-    from . import convert_cmd, diff_cmd, fetch_cmd, inspect_cmd, scan_cmd, variants_cmd, verify_cmd
-
-    for module in (inspect_cmd, scan_cmd, fetch_cmd, verify_cmd, diff_cmd, convert_cmd, variants_cmd):
-        cli.add_command(module.command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,6 @@ import sys
 
 import click
 
-from ..atomic import atomic_output
-
 
 def error(message: str) -> None:
     """Print a one-line diagnostic to stderr (never parsed as markup)."""
@@ -35,5 +33,7 @@ def write_output(text: str, path: str | None) -> None:
     if path is None:
         click.echo(text, nl=False)
         return
+    from ..atomic import atomic_output
+
     with atomic_output(path, "w") as fh:
         fh.write(text)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import struct
-import tarfile
 from typing import Any
 
 from ..errors import ArchiveError, MalformedPickleError, NotACheckpointError, UnsupportedCheckpointError
@@ -50,6 +49,8 @@ class _SourceFile(io.RawIOBase):
 
 def tar_members(source: ByteSource, limits: Limits) -> dict[str, tuple[int, int]]:
     """Map regular-file member names to ``(data offset, size)``, bounded by ``max_members``."""
+    import tarfile
+
     found: dict[str, tuple[int, int]] = {}
     try:
         with tarfile.open(fileobj=_SourceFile(source), mode="r:") as tar:

@@ -189,7 +189,8 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
         ops += 1
         if ops > max_ops:
             raise LimitExceeded(f"{member}: more than max_opcodes={max_ops:,} opcodes")
-        if len(stack) > max_stack or len(marks) > max_stack:
+        # Each opcode grows the stack by at most one, so checking every 1024 opcodes is enough.
+        if not ops & 1023 and (len(stack) > max_stack or len(marks) > max_stack):
             raise LimitExceeded(f"{member}: stack exceeds max_stack={max_stack:,}")
 
         # Ordered roughly by frequency in torch checkpoints.
