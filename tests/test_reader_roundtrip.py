@@ -152,6 +152,8 @@ def test_views_share_one_torch_storage(torch, tmp_path):
 def test_training_payload_layout(small_ckpt, torch):
     with open_checkpoint(small_ckpt) as ckpt:
         assert set(ckpt.obj) == {"epoch", "network", "optimizer"}
+        w = ckpt.obj["network"]["module.0.weight"]
+        assert w.name == "network/module.0.weight" and w.storage.key.isdigit()
         assert all(k.startswith("module.") for k in ckpt.obj["network"])
         theirs = torch.load(small_ckpt, weights_only=True)
         compare(torch, ckpt.obj, theirs)

@@ -190,8 +190,7 @@ def _zip_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, ro
         yield Entry(inner, lambda tree=tree, inner=inner, size=tree_size: _archive_checkpoint(
             ZipStore(archive, tree), inner, "extracted", limits, size, root))
     for name, member in archive.members.items():
-        if name.endswith("/") or any(tree and name.startswith(tree) for tree in trees) or name in ("data.pkl",) \
-                or (trees and "" in trees and (name.startswith("data/") or name in ("version", "byteorder"))):
+        if name.endswith("/") or any(_in_tree(name, tree) for tree in trees):
             continue
         inner = f"{label}!{name}"
         try:
@@ -219,6 +218,13 @@ def _tree_size(root: str) -> int:
     for dirpath, _dirs, files in os.walk(root):
         total += sum(os.lstat(os.path.join(dirpath, f)).st_size for f in files)
     return total
+
+
+def _in_tree(name: str, tree: str) -> bool:
+    """Whether zip member ``name`` belongs to the extracted archive rooted at ``tree`` ("" for the zip root)."""
+    if tree:
+        return name.startswith(tree)
+    return name in ("data.pkl", "version", "byteorder") or name.startswith(("data/", ".data/"))
 
 
 def _raiser(exc: AuditError) -> Callable[[], Checkpoint]:

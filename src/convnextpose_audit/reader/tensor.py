@@ -67,10 +67,13 @@ class TensorRef:
 
     ``dtype`` is torch's dtype name without the ``torch.`` prefix; ``shape`` and
     ``stride`` are tuples of int in elements; ``nbytes`` is the tensor's logical
-    size (elements × item size), not its storage's.
+    size (elements × item size), not its storage's; ``name`` is the first path at
+    which the checkpoint holds it (``network/module.head.final_layer.weight``);
+    ``storage.key`` names its storage record.
     """
 
-    __slots__ = ("storage", "_dtype", "shape", "stride", "storage_offset", "requires_grad", "is_parameter", "attrs")
+    __slots__ = ("storage", "_dtype", "shape", "stride", "storage_offset", "requires_grad", "is_parameter", "attrs",
+                 "name")
 
     def __init__(self, storage: StorageRef, dtype: DType, offset: int, shape: tuple, stride: tuple,
                  requires_grad: bool = False):
@@ -82,6 +85,7 @@ class TensorRef:
         self.requires_grad = requires_grad
         self.is_parameter = False
         self.attrs: dict[str, Any] = {}
+        self.name: str | None = None
         self._check_bounds()
 
     @property
@@ -152,7 +156,7 @@ class TensorRef:
         return t
 
     def __repr__(self) -> str:
-        return f"TensorRef(dtype={self.dtype}, shape={self.shape}, storage={self.storage.key!r})"
+        return f"TensorRef({self.name!r}, dtype={self.dtype}, shape={self.shape}, storage={self.storage.key!r})"
 
 
 def import_torch():

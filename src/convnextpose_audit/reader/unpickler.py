@@ -26,9 +26,6 @@ _unpack_Q = struct.Struct("<Q").unpack_from
 _unpack_H = struct.Struct("<H").unpack_from
 _unpack_d = struct.Struct(">d").unpack_from
 
-_MARK = object()  # sentinel only used in error text
-
-
 class Truncated(MalformedPickleError):
     """The pickle ran past the end of the bytes given; a caller may retry with more."""
 
@@ -173,9 +170,6 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
             _check_key(item, limits, checked_keys)
         s.update(items)
 
-    def make_tuple(items: list) -> tuple:
-        return tuple(items)
-
     def persid(pid: Any) -> Any:
         if persistent_load is None:
             raise MalformedPickleError(f"{member}: malformed pickle: persistent id where none is allowed")
@@ -206,7 +200,7 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
         elif op == 0x28:  # MARK
             marks.append(len(stack))
         elif op == 0x74:  # TUPLE
-            stack.append(make_tuple(pop_mark()))
+            stack.append(tuple(pop_mark()))
         elif op == 0x85:  # TUPLE1
             stack.append((pop(),))
         elif op == 0x86:  # TUPLE2
@@ -287,9 +281,8 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
             if size > end - pos:
                 raise Truncated(f"{member}: pickle FRAME of {size:,} bytes runs past the end")
         elif op == 0x2E:  # STOP
-            if len(stack) != 1 or marks:
-                if not stack:
-                    raise MalformedPickleError(f"{member}: malformed pickle: STOP with an empty stack")
+            if not stack:
+                raise MalformedPickleError(f"{member}: malformed pickle: STOP with an empty stack")
             return stack[-1], pos
         elif op == 0x47:  # BINFLOAT
             n = need(8); stack.append(_unpack_d(data, pos)[0]); pos = n

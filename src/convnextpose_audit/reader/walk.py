@@ -22,6 +22,8 @@ def iter_tensors(obj: Any, limits: Limits, prefix: str = "") -> Iterator[tuple[s
     while stack:
         path, value, depth = stack.pop()
         if isinstance(value, TensorRef):
+            if value.name is None:
+                value.name = path
             yield path, value
             continue
         if isinstance(value, dict):
