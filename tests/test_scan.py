@@ -107,6 +107,9 @@ def test_fail_on_and_quiet(tree):
     assert run_cli("scan", drive).exit_code == 3
     assert run_cli("scan", "--fail-on", "mismatch", drive).exit_code == 1
     assert run_cli("scan", "--fail-on", "none", drive).exit_code == 0
+    relaxed = json.loads(run_cli("scan", "--format", "json", "--fail-on", "mismatch", drive).stdout)
+    assert relaxed["summary"]["exit_code"] == 1
+    assert {f["exit_code"] for f in relaxed["files"] if f["verdict"] == "UNREADABLE"} == {0}
     assert run_cli("scan", "--fail-on", "bogus", drive).exit_code == 2
     quiet = run_cli("scan", "-q", "--format", "markdown", drive).stdout
     rows = [line for line in quiet.splitlines() if line.startswith("| ") and "verdict" not in line]

@@ -23,7 +23,7 @@ def emit_report(report: Report, fmt: str, *, fail_on: tuple[str, ...], verbose: 
         shown = dataclasses.replace(report, files=[r for r in report.files if fails(r, fail_on)], skipped=[])
     if fmt == "json":
         from ..render.json import render_json
-        write_output(render_json(report, exit_code=code), output)
+        write_output(render_json(report, fail_on=fail_on), output)
     elif fmt == "markdown":
         from ..render.markdown import render_markdown
         write_output(render_markdown(shown, verbose=verbose, summary=totals), output)

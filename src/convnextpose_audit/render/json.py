@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..audit import AuditResult, Report
+from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, fails
 
 SCHEMA_VERSION = 1
 
@@ -16,8 +16,8 @@ _FINGERPRINT_EXTRA = ("state_dict_key", "prefix", "tensor_count", "stem_shape", 
                       "final_out", "dtype", "optimizer")
 
 
-def file_entry(r: AuditResult) -> dict[str, Any]:
-    """One file's JSON object."""
+def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> dict[str, Any]:
+    """One file's JSON object; its ``exit_code`` follows the ``--fail-on`` policy."""
     fp = None
     if r.fingerprint is not None:
         d = r.fingerprint.to_dict()
@@ -37,7 +37,7 @@ def file_entry(r: AuditResult) -> dict[str, Any]:
         "differences": [{"feature": d.feature, "found": _plain(d.found), "expected": _plain(d.expected)}
                         for d in r.differences],
         "warnings": list(r.warnings),
-        "exit_code": int(r.exit_code),
+        "exit_code": int(fails(r, fail_on)),
     }
     if r.tensors is not None:
         entry["tensors"] = r.tensors
@@ -50,11 +50,11 @@ def _plain(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def report_dict(report: Report, *, exit_code: int | None = None, timings: bool = True) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict. ``timings=False`` drops wall-clock fields."""
+def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, timings: bool = True) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict under a ``--fail-on`` policy. ``timings=False`` drops wall-clock fields."""
     summary: dict[str, Any] = {
         "counts": report.counts,
-        "exit_code": int(report.exit_code if exit_code is None else exit_code),
+        "exit_code": int(report.exit_code_under(fail_on)),
         "files": len(report.files),
         "total_bytes": report.total_bytes,
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
@@ -63,9 +63,10 @@ def report_dict(report: Report, *, exit_code: int | None = None, timings: bool =
         summary["duplicates"] = report.duplicate_groups()
     if timings:
         summary["seconds"] = round(report.seconds, 4)
-    return {"schema_version": SCHEMA_VERSION, "files": [file_entry(r) for r in report.files], "summary": summary}
+    return {"schema_version": SCHEMA_VERSION, "files": [file_entry(r, fail_on) for r in report.files],
+            "summary": summary}
 
 
-def render_json(report: Report, *, exit_code: int | None = None, timings: bool = True) -> str:
+def render_json(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, timings: bool = True) -> str:
     """The report as indented JSON text (ASCII-safe, newline-terminated)."""
-    return json.dumps(report_dict(report, exit_code=exit_code, timings=timings), indent=2, ensure_ascii=True) + "\n"
+    return json.dumps(report_dict(report, fail_on=fail_on, timings=timings), indent=2, ensure_ascii=True) + "\n"
