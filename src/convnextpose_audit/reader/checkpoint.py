@@ -105,9 +105,7 @@ def iter_entries(path: str | os.PathLike, *, limits: Limits | None = None) -> It
     """
     limits = limits or DEFAULT_LIMITS
     path = os.fspath(path)
-    if os.path.isdir(path):
-        if os.path.islink(path):
-            raise ArchiveError(f"{path}: is a symlink to a folder; links are not followed")
+    if os.path.isdir(path):  # the folder itself may be a link the user chose; links inside it are refused
         store = DirStore(path, limits)
         if store.size("data.pkl") is None:
             raise NotACheckpointError(f"{path}: a folder without data.pkl (not an extracted checkpoint)")
