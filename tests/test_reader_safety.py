@@ -153,3 +153,18 @@ def test_fifo_does_not_hang(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(NotACheckpointError, match="not a regular file"):
         open_checkpoint(fifo)
+
+
+def test_symlinked_storage_in_extracted_folder_is_refused(small_ckpt, tmp_path):
+    with zipfile.ZipFile(small_ckpt) as z:
+        z.extractall(tmp_path)
+    folder = tmp_path / "snapshot_5.pth"
+    victim = tmp_path / "secret.txt"
+    victim.write_bytes(b"\0" * 4096)
+    storage = folder / "data" / "0"
+    storage.unlink()
+    storage.symlink_to(victim)
+    with pytest.raises(ArchiveError, match="symlink"):
+        with open_checkpoint(folder) as ckpt:
+            for _, t in ckpt.tensors():
+                t.numpy()
