@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,21 @@ def test_version_and_help():
     assert run_cli("--version").stdout.startswith("cnxp-audit, version")
     help_text = run_cli("--help").stdout
     assert "Exit codes" in help_text and "UNSAFE" in help_text
+
+
+def test_file_names_that_are_not_utf8(tmp_path):
+    import os
+    import shutil
+
+    from conftest import DRIVE_NAMES  # noqa: F401  (keeps the fixture module loaded)
+
+    src = Path(__file__).resolve().parent.parent / "examples" / "drive" / "ConvNeXtPose_S.tar"
+    folder = tmp_path / "names"
+    folder.mkdir()
+    shutil.copy(src, os.path.join(os.fsencode(folder), b"ConvNeXtPose_S\xff.tar"))
+    for fmt in ("table", "markdown", "json"):
+        proc = subprocess.run([sys.executable, "-m", "convnextpose_audit", "scan", "--format", fmt, str(folder)],
+                              capture_output=True, env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"})
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        assert b"Traceback" not in proc.stderr
+        assert b"MATCH" in proc.stdout

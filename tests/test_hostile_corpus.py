@@ -79,6 +79,17 @@ def test_cli_exit_codes_over_the_corpus(corpus):
         assert len(report["files"]) >= len(paths)
 
 
+def test_every_case_renders_in_every_format(corpus):
+    """Rendering must survive whatever the reader accepted (huge ints, odd names...)."""
+    folder = next(iter(corpus.values())).path.parent
+    for fmt in ("json", "markdown", "table"):
+        result = run_cli("scan", "-v", "--format", fmt, folder)
+        assert result.exit_code == 4
+        if fmt == "json":
+            report = json.loads(result.stdout)
+            assert report["summary"]["counts"]["UNSAFE"] >= 40
+
+
 def test_memory_stays_bounded_on_bombs(corpus):
     """A child process reads every case, bombs included; its peak RSS must stay under 256 MiB.
 

@@ -175,7 +175,7 @@ def _top_level(obj: Any) -> dict[str, Any]:
     if not isinstance(obj, dict):
         return out
     epoch = obj.get("epoch")
-    if type(epoch) is int:
+    if type(epoch) is int and 0 <= epoch < (1 << 63):  # a pickle can hold an int of any size; print none of those
         out["epoch"] = epoch
     opt = next((obj[k] for k in ("optimizer", "optimizer_state_dict", "optim") if k in obj), None)
     if isinstance(opt, dict) and opt:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .. import __version__
@@ -58,6 +60,7 @@ class AuditGroup(click.Group):
         return importlib.import_module(f".{module}", __name__).command
 
     def invoke(self, ctx: click.Context):
+        _tolerate_unencodable_output()
         try:
             code = super().invoke(ctx)
         except AuditError as exc:
@@ -71,6 +74,17 @@ class AuditGroup(click.Group):
         if isinstance(code, int):
             ctx.exit(int(code))
         return code
+
+
+def _tolerate_unencodable_output() -> None:
+    # File names need not be valid UTF-8; print them escaped rather than die on them.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
 
 
 @click.group(cls=AuditGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

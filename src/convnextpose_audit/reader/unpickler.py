@@ -46,6 +46,23 @@ def _refuse(module: Any, name: Any, member: str, how: str) -> UnsafeCheckpointEr
         module=mod, name=nm, member=member)
 
 
+#: Distinct non-string keys allowed to share one hash value. Legitimate data has none; crafted ints
+#: (k * (2**61 - 1)) or floats all hashing alike would make dict inserts quadratic.
+MAX_EQUAL_HASHES = 16
+
+
+def _check_hash(key: Any, container: Any, counts: dict, member: str) -> None:
+    # Called for a key new to ``container``. str hashes are randomised per process (SipHash);
+    # other hashes are predictable, so count distinct keys sharing one hash within one container.
+    if type(key) is str:
+        return
+    slot = (id(container), hash(key))
+    n = counts[slot] = counts.get(slot, 0) + 1
+    if n > MAX_EQUAL_HASHES:
+        raise LimitExceeded(f"{member}: more than {MAX_EQUAL_HASHES} keys of one dict or set share a hash value "
+                            "(a hash-collision attack?)")
+
+
 def _check_key(key: Any, limits: Limits, checked: dict) -> None:
     """Bound the nesting of a tuple/frozenset before Python hashes it recursively."""
     if type(key) in (str, int, bytes, bool, float, type(None)) or id(key) in checked:
@@ -87,6 +104,7 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
     marks: list = []
     memo: dict = {}
     checked_keys: dict = {}
+    key_hashes: dict = {}
     max_ops = limits.max_opcodes
     max_memo = limits.max_memo
     max_stack = limits.max_stack
@@ -157,18 +175,24 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
             exc.args = (f"{member}: {exc}",)
             raise
 
+    def admit(container: Any, k: Any) -> None:
+        # Nesting is bounded before anything hashes ``k``; collisions are counted per container.
+        _check_key(k, limits, checked_keys)
+        if k not in container:
+            _check_hash(k, container, key_hashes, member)
+
     def setitem(d: Any, k: Any, v: Any) -> None:
         if not isinstance(d, dict):
             raise MalformedPickleError(f"{member}: malformed pickle: SETITEM on a {type(d).__name__}")
-        _check_key(k, limits, checked_keys)
+        admit(d, k)
         d[k] = v
 
     def add_to_set(s: Any, items: list) -> None:
         if not isinstance(s, set):
             raise MalformedPickleError(f"{member}: malformed pickle: ADDITEMS on a {type(s).__name__}")
         for item in items:
-            _check_key(item, limits, checked_keys)
-        s.update(items)
+            admit(s, item)
+            s.add(item)
 
     def persid(pid: Any) -> Any:
         if persistent_load is None:
@@ -361,10 +385,9 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
         elif op == 0x90:  # ADDITEMS
             items = pop_mark(); add_to_set(top(), items)
         elif op == 0x91:  # FROZENSET
-            items = pop_mark()
-            for item in items:
-                _check_key(item, limits, checked_keys)
-            stack.append(frozenset(items))
+            members: set = set()
+            add_to_set(members, pop_mark())
+            stack.append(frozenset(members))
         elif op == 0x6F:  # OBJ
             items = pop_mark()
             if not items:
