@@ -27,7 +27,12 @@ def clean_payloads(torch):
     sgd.step()
     dtypes = {str(d): torch.zeros(3, dtype=d) for d in (torch.float16, torch.bfloat16, torch.float64, torch.int8,
                                                          torch.uint8, torch.bool, torch.complex64, torch.int64)}
+    import numpy as np
+
     return {
+        "numpy values": {"network": sd, "best_acc": np.float64(0.731), "iters": np.int64(12000),
+                         "flag": np.bool_(True), "mean": np.array([0.485, 0.456, 0.406]),
+                         "table": np.arange(6, dtype=">i4").reshape(2, 3)},
         "state_dict": sd,
         "adamw": {"epoch": 3, "network": sd, "optimizer": adamw.state_dict()},
         "sgd": {"epoch": 3, "model": sd, "optimizer": sgd.state_dict(), "best": 0.5, "arch": "x"},
@@ -68,6 +73,20 @@ def test_clean_containers(torch, tmp_path):
         _assert_clean(path)
 
 
+def test_numpy_values_read_as_numbers(torch, tmp_path):
+    import numpy as np
+
+    from convnextpose_audit import open_checkpoint
+
+    path = tmp_path / "np.pth"
+    torch.save(clean_payloads(torch)["numpy values"], path)
+    with open_checkpoint(path) as ckpt:
+        assert ckpt.obj["best_acc"] == 0.731 and ckpt.obj["iters"] == 12000 and ckpt.obj["flag"] is True
+        table = ckpt.obj["table"]
+        assert table.shape == (2, 3) and table.dtype.byteorder == ">"
+        assert np.frombuffer(table.data, dtype=">i4").tolist() == list(range(6))
+
+
 def test_the_allowlist_says_why():
     assert ALLOWED, "the allowlist exists"
     for (module, name), (standin, why) in ALLOWED.items():
@@ -75,3 +94,4 @@ def test_the_allowlist_says_why():
     assert ("os", "system") not in ALLOWED and ("builtins", "eval") not in ALLOWED
     assert not any(module.startswith(("os", "subprocess", "posix", "runpy", "importlib", "pickle", "functools"))
                    for module, _ in ALLOWED)
+    assert ("numpy", "load") not in ALLOWED and ("numpy.core.multiarray", "scalar") in ALLOWED

@@ -210,6 +210,95 @@ def _slice(args: tuple) -> slice:
     return slice(*a)
 
 
+class NumpyDType:
+    """Stand-in for a ``numpy.dtype`` in a pickle: its type code and byte order, nothing else."""
+
+    __slots__ = ("code", "byteorder")
+
+    def __init__(self, code: str):
+        self.code = code
+        self.byteorder = "="
+
+    def set_state(self, state: tuple) -> None:
+        """Take the byte order from numpy's dtype pickle state ``(version, byteorder, ...)``."""
+        if len(state) >= 2 and state[1] in ("<", ">", "|", "="):
+            self.byteorder = state[1]
+
+    def __repr__(self) -> str:
+        return f"numpy.dtype({self.code!r})"
+
+
+class NumpyArray:
+    """Stand-in for a pickled numpy array: shape, dtype and its raw bytes (or objects), as data."""
+
+    __slots__ = ("shape", "dtype", "data")
+
+    def __init__(self) -> None:
+        self.shape: tuple = (0,)
+        self.dtype: NumpyDType | None = None
+        self.data: bytes | list = b""
+
+    def set_state(self, state: tuple) -> None:
+        """Apply numpy's ndarray pickle state ``(version, shape, dtype, is_fortran, data)``."""
+        if len(state) != 5 or not isinstance(state[2], NumpyDType):
+            raise _bad("numpy array with unexpected state")
+        self.shape = _int_tuple(state[1], "numpy array shape")
+        self.dtype = state[2]
+        if not isinstance(state[4], (bytes, bytearray, list)):
+            raise _bad("numpy array data is neither bytes nor a list")
+        self.data = bytes(state[4]) if isinstance(state[4], bytearray) else state[4]
+
+    def __repr__(self) -> str:
+        return f"numpy.ndarray(shape={self.shape}, dtype={self.dtype})"
+
+
+# numpy scalar type codes -> struct format (complex: two components).
+_NP_STRUCT = {"f2": "e", "f4": "f", "f8": "d", "i1": "b", "i2": "h", "i4": "i", "i8": "q", "u1": "B",
+              "u2": "H", "u4": "I", "u8": "Q", "b1": "?", "c8": "2f", "c16": "2d"}
+
+
+def _np_dtype(args: tuple) -> NumpyDType:
+    a = _args(args, 1, 3, "numpy.dtype")
+    if not isinstance(a[0], str) or len(a[0]) > 16:
+        raise _bad("numpy.dtype of a non-string")
+    return NumpyDType(a[0])
+
+
+def _np_scalar(args: tuple) -> Any:
+    # numpy pickles np.float64(0.5) as scalar(dtype('f8'), raw bytes); the value becomes a Python number.
+    import struct
+
+    dtype, raw = _args(args, 2, 2, "numpy scalar")
+    if not isinstance(dtype, NumpyDType) or not isinstance(raw, (bytes, bytearray)):
+        raise _bad("numpy scalar with unexpected arguments")
+    fmt = _NP_STRUCT.get(dtype.code.lstrip("<>|="))
+    if fmt is None:
+        raise UnsupportedCheckpointError(f"holds a numpy scalar of type {dtype.code!r}, which this reader does not decode")
+    order = ">" if dtype.byteorder == ">" or dtype.code.startswith(">") else "<"
+    try:
+        values = struct.unpack(order + fmt, bytes(raw))
+    except struct.error:
+        raise _bad("numpy scalar bytes do not match its dtype") from None
+    return complex(*values) if len(values) == 2 else values[0]
+
+
+def _np_reconstruct(args: tuple) -> NumpyArray:
+    cls, _shape, _typecode = _args(args, 3, 3, "numpy _reconstruct")
+    if not isinstance(cls, TypeMarker) or cls.name != "numpy.ndarray":
+        raise _bad("numpy _reconstruct of something other than ndarray")
+    return NumpyArray()
+
+
+def _np_frombuffer(args: tuple) -> NumpyArray:
+    # Protocol 5 spells arrays as _frombuffer(bytes, dtype, shape, order).
+    buf, dtype, shape, _order = _args(args, 4, 4, "numpy _frombuffer")
+    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, NumpyDType):
+        raise _bad("numpy _frombuffer with unexpected arguments")
+    arr = NumpyArray()
+    arr.set_state((1, shape, dtype, False, buf))
+    return arr
+
+
 def _unsupported(what: str) -> Callable[[tuple], Any]:
     def call(args: tuple) -> Any:
         raise UnsupportedCheckpointError(f"holds a {what}, which this reader does not model")
@@ -239,6 +328,13 @@ def _build_table() -> dict[tuple[str, str], tuple[Any, str]]:
     fn("builtins", "complex", _complex, "a complex number")
     fn("builtins", "bytearray", _bytearray, "a bytearray")
     fn("builtins", "slice", _slice, "a slice of ints")
+    for np_core in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        fn(np_core, "scalar", _np_scalar, "a numpy scalar (np.float64(0.5)...), decoded to a Python number")
+        fn(np_core, "_reconstruct", _np_reconstruct, "an empty numpy array, filled with raw bytes by BUILD")
+    for np_numeric in ("numpy.core.numeric", "numpy._core.numeric"):
+        fn(np_numeric, "_frombuffer", _np_frombuffer, "a numpy array from raw bytes (pickle protocol 5)")
+    fn("numpy", "dtype", _np_dtype, "a numpy dtype by type code")
+    table[("numpy", "ndarray")] = (TypeMarker("numpy.ndarray"), "the array type tag for _reconstruct")
     for module in ("torch", "torch.cuda", "torch.storage"):
         for cls, dtype in STORAGE_CLASSES.items():
             table[(module, cls)] = (StorageType(cls, DTYPES[dtype]), "storage class: names the element dtype")

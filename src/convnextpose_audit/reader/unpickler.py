@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..errors import AuditError, LimitExceeded, MalformedPickleError, UnsafeCheckpointError
 from .limits import Limits
-from .safe_globals import SafeGlobal, resolve
+from .safe_globals import NumpyArray, NumpyDType, SafeGlobal, resolve
 from .tensor import TensorRef
 
 _unpack_i = struct.Struct("<i").unpack_from
@@ -415,7 +415,15 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
 
 def _build(inst: Any, state: Any, member: str) -> None:
     # BUILD is where stock unpicklers call __setstate__; here only attribute dicts
-    # on the project's own objects are accepted.
+    # on the project's own objects, and numpy's tuple states on its stand-ins, are accepted.
+    if isinstance(inst, (NumpyDType, NumpyArray)):
+        if not isinstance(state, tuple):
+            raise MalformedPickleError(f"{member}: malformed pickle: BUILD with unsupported state for {inst!r}")
+        try:
+            inst.set_state(state)
+        except AuditError as exc:
+            raise MalformedPickleError(f"{member}: {exc}") from None
+        return
     if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
         state = state[0] if state[1] is None else None
     if not isinstance(state, dict) and state is not None:
