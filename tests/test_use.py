@@ -179,3 +179,22 @@ def test_convert_refuses_unsafe_source(tmp_path, torch):
     torch.save({"network": {"w": torch.zeros(1)}, "x": Evil()}, tmp_path / "evil.pth")
     result = run_cli("convert", tmp_path / "evil.pth", tmp_path / "clean.safetensors")
     assert result.exit_code == 4 and not (tmp_path / "clean.safetensors").exists()
+
+
+def test_hash_of_unreadable_storage_is_unreadable(small_ckpt, tmp_path):
+    import zipfile
+
+    from zip_tools import rezip
+
+    deflated = rezip(small_ckpt, tmp_path / "deflated.pth")
+    data = bytearray(deflated.read_bytes())
+    with zipfile.ZipFile(deflated) as z:  # corrupt storage 0's compressed bytes; sizes stay intact
+        info = z.getinfo("snapshot_5.pth/data/0")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    data[start:start + info.compress_size] = b"\xff" * info.compress_size
+    broken = tmp_path / "broken_storage.pth"
+    broken.write_bytes(bytes(data))
+    assert run_cli("inspect", broken).exit_code == 0  # the structure alone reads fine
+    result = run_cli("inspect", "--hash", "--format", "json", broken)
+    entry = json.loads(result.stdout)["files"][0]
+    assert result.exit_code == 3 and entry["verdict"] == "UNREADABLE" and "inflate" in entry["error"]
