@@ -37,7 +37,6 @@ def test_table_output_imports_rich_but_not_torch(drive_dir):
 
 
 def test_structure_of_100mb_checkpoint_touches_under_1mb(drive_dir, monkeypatch):
-    import mmap
 
     from convnextpose_audit.reader import source
 

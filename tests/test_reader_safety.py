@@ -134,8 +134,10 @@ def test_storage_key_cannot_escape_folder(tmp_path):
 
 
 def test_limits_are_frozen_and_validated():
+    import dataclasses
+
     limits = Limits()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         limits.max_opcodes = 1  # type: ignore[misc]
     with pytest.raises(ValueError):
         Limits(max_memo=0)

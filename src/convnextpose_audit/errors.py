@@ -59,12 +59,3 @@ class VariantMismatchError(AuditError):
 
 class TorchMissingError(AuditError):
     """An operation needs the optional ``torch`` extra, which is not installed."""
-
-
-def with_context(error: AuditError, where: str) -> AuditError:
-    """Return ``error`` with ``where`` (a file or member) prefixed to its message, keeping type and fields."""
-    text = str(error)
-    if text.startswith(where):
-        return error
-    error.args = (f"{where}: {text}",)
-    return error

@@ -6,6 +6,7 @@ import glob
 import os
 import stat
 import time
+from functools import partial
 from typing import Callable, Iterable
 
 from .audit import AuditOptions, AuditResult, Labels, Report, Skipped, Verdict, audit_path
@@ -106,7 +107,7 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
     done = 0
     if jobs <= 1 or len(candidates) <= 1:
         for i, (path, explicit) in enumerate(candidates):
-            outcomes[i] = _guarded(lambda: audit_path(path, registry, labels, options, require_checkpoint=explicit),
+            outcomes[i] = _guarded(partial(audit_path, path, registry, labels, options, require_checkpoint=explicit),
                                    path)
             done += 1
             if progress:

@@ -51,14 +51,6 @@ _TABLE = [
 
 DTYPES: dict[str, DType] = {d.name: d for d in _TABLE}
 
-# Aliases torch also accepts as attribute names (torch.float is float32, ...);
-# pickles name the canonical dtype, but safetensors and users may not.
-ALIASES = {
-    "float": "float32", "double": "float64", "half": "float16", "long": "int64",
-    "int": "int32", "short": "int16", "cfloat": "complex64", "cdouble": "complex128",
-    "chalf": "complex32",
-}
-
 #: Legacy typed-storage classes (``torch.FloatStorage`` ...) -> element dtype.
 STORAGE_CLASSES: dict[str, str] = {
     "DoubleStorage": "float64", "FloatStorage": "float32", "HalfStorage": "float16",

@@ -46,15 +46,6 @@ def unpickle_at(source: ByteSource, pos: int, member: str, limits: Limits,
             window *= 4
 
 
-def is_legacy_magic(source: ByteSource, limits: Limits) -> bool:
-    """True if the file starts with torch's legacy magic-number pickle."""
-    try:
-        obj, _ = unpickle_at(source, 0, source.label, limits)
-    except (MalformedPickleError, ArchiveError):
-        return False
-    return type(obj) is int and obj == MAGIC_NUMBER
-
-
 def read_legacy(source: ByteSource, limits: Limits) -> Any:
     """Read a legacy checkpoint's object with lazily bound storages."""
     label = source.label

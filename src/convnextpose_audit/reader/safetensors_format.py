@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any
 
 from ..errors import ArchiveError, LimitExceeded
 from .dtypes import DTYPES, SAFETENSORS_CODES

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..errors import ArchiveError, TorchMissingError
-from .dtypes import DTYPES, DType
+from .dtypes import DType
 
 #: A callable that returns exactly ``nbytes`` bytes of one storage, little-endian.
 BufferFetcher = Callable[[], "memoryview | bytes"]
@@ -167,11 +167,3 @@ def import_torch():
         raise TorchMissingError(
             "this needs torch: pip install torch==2.13.0 'convnextpose-audit[torch]'") from exc
     return torch
-
-
-def lookup_dtype(name: str) -> DType:
-    """Return the :class:`DType` for a torch dtype name, or raise :class:`ArchiveError`."""
-    try:
-        return DTYPES[name]
-    except KeyError:
-        raise ArchiveError(f"unknown dtype {name!r}") from None
