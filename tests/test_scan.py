@@ -146,3 +146,29 @@ def test_markdown_report_parses_back(tree):
     assert by_file["ConvNeXtPose_L (2).tar"]["inferred"] == "M"
     assert by_file["ConvNeXtPose_XS.tar"]["size"].endswith("kB")
     assert len(rows) == 6
+
+
+def _dying_worker(candidate):
+    """Stands in for the worker function: the process vanishes on the corrupt file."""
+    import os
+
+    from convnextpose_audit import scan as scan_module
+
+    if "broken" in candidate[0]:
+        os._exit(9)
+    return scan_module._guarded(lambda: scan_module.audit_path(candidate[0], *scan_module._worker_state,
+                                                               require_checkpoint=candidate[1]), candidate[0])
+
+
+def test_a_dying_worker_does_not_stop_the_batch(tree, monkeypatch):
+    import multiprocessing
+
+    from convnextpose_audit import scan as scan_module
+    from convnextpose_audit.audit import AuditOptions, Labels
+    from convnextpose_audit.variants import load_registry
+
+    monkeypatch.setattr(scan_module, "_audit_in_worker_safe", _dying_worker)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["fork"])  # workers inherit the patch
+    report = scan_module.scan([str(tree / "drive")], load_registry(), Labels(), AuditOptions(), jobs=2)
+    assert len(report.files) >= 5
+    assert any(r.verdict.value == "UNREADABLE" and "internal error" in (r.error or "") for r in report.files)

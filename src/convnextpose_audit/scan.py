@@ -87,9 +87,10 @@ def _init_worker(registry: Registry, labels: Labels, options: AuditOptions) -> N
     _worker_state = (registry, labels, options)
 
 
-def _audit_in_worker(path: str, explicit: bool) -> tuple[list[AuditResult], list[Skipped]]:
+def _audit_in_worker_safe(candidate: tuple[str, bool]) -> tuple[list[AuditResult], list[Skipped]]:
     assert _worker_state is not None
-    return audit_path(path, *_worker_state, require_checkpoint=explicit)
+    path, explicit = candidate
+    return _guarded(partial(audit_path, path, *_worker_state, require_checkpoint=explicit), path)
 
 
 def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
@@ -115,18 +116,27 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
     else:
         import concurrent.futures as cf
         import multiprocessing
+        import threading
 
-        # spawn, not fork: the parent may run a progress thread, and forking with threads is unsafe.
-        ctx = multiprocessing.get_context("spawn")
+        # fork starts workers in milliseconds, but forking a process that runs other threads
+        # (the progress bar's) is unsafe: then spawn.
+        single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if single else "spawn")
         with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                     initargs=(registry, labels, options)) as pool:
-            futures = {pool.submit(_audit_in_worker, p, explicit): i for i, (p, explicit) in enumerate(candidates)}
-            for fut in cf.as_completed(futures):
-                i = futures[fut]
-                outcomes[i] = _guarded(fut.result, candidates[i][0])
-                done += 1
-                if progress:
-                    progress(done, len(candidates), candidates[i][0])
+            # Chunks keep per-task overhead small on folders of many tiny files; map keeps order.
+            chunk = max(1, min(32, len(candidates) // (jobs * 4)))
+            outcomes_iter = pool.map(_audit_in_worker_safe, candidates, chunksize=chunk)
+            try:
+                for i, outcome in enumerate(outcomes_iter):
+                    outcomes[i] = outcome
+                    done += 1
+                    if progress:
+                        progress(done, len(candidates), candidates[i][0])
+            except cf.process.BrokenProcessPool as exc:  # a worker died (killed, out of memory...)
+                for i, (path, _) in enumerate(candidates):
+                    if outcomes[i] is None:
+                        outcomes[i] = _guarded(partial(_raise, exc), path)
     report = Report(files=[], skipped=list(skipped))
     for outcome in outcomes:
         assert outcome is not None
@@ -134,6 +144,10 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
         report.skipped.extend(outcome[1])
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _raise(exc: BaseException):
+    raise exc
 
 
 def _guarded(call: Callable[[], tuple[list[AuditResult], list[Skipped]]], path: str):
