@@ -156,8 +156,7 @@ def _dying_worker(candidate):
 
     if "broken" in candidate[0]:
         os._exit(9)
-    return scan_module._guarded(lambda: scan_module.audit_path(candidate[0], *scan_module._worker_state,
-                                                               require_checkpoint=candidate[1]), candidate[0])
+    return scan_module._audit_one(candidate, *scan_module._worker_state)
 
 
 def test_a_dying_worker_does_not_stop_the_batch(tree, monkeypatch):
@@ -167,7 +166,7 @@ def test_a_dying_worker_does_not_stop_the_batch(tree, monkeypatch):
     from convnextpose_audit.audit import AuditOptions, Labels
     from convnextpose_audit.variants import load_registry
 
-    monkeypatch.setattr(scan_module, "_audit_in_worker_safe", _dying_worker)
+    monkeypatch.setattr(scan_module, "_audit_in_worker", _dying_worker)
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["fork"])  # workers inherit the patch
     report = scan_module.scan([str(tree / "drive")], load_registry(), Labels(), AuditOptions(), jobs=2)
     assert len(report.files) >= 5

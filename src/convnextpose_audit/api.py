@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from .audit import AuditOptions, AuditResult, Labels, Verdict, audit_checkpoint
 from .convert import weights
@@ -32,6 +34,33 @@ def check(path: str | os.PathLike, expect: str | None = None, *, registry: Regis
     return result
 
 
+@dataclass
+class Fit:
+    """The outcome of fitting a checkpoint into the ConvNeXtPose model (see :func:`fit_model`)."""
+
+    result: AuditResult
+    label: str | None  #: the variant built (given or inferred); None if none could be chosen
+    model: Any = None  #: the model in eval mode, when the strict load succeeded
+    error: str | None = None  #: why there is no model: torch's strict-load text, or no variant
+
+
+def fit_model(path: str | os.PathLike, variant: str | None = None, *, registry: Registry | None = None) -> Fit:
+    """Open ``path`` once, infer its variant, build that (or ``variant``'s) model and load the
+    weights with ``strict=True``. Needs the ``torch`` extra; raises the reader's typed errors."""
+    from .model import build_model, load_state_dict_strict
+
+    registry = registry or load_registry()
+    with open_checkpoint(path) as ckpt:
+        result = audit_checkpoint(ckpt, registry, Labels(), AuditOptions())
+        label = registry.get(variant).label if variant else result.inferred
+        if label is None:
+            return Fit(result, None, error=f"cannot infer the variant (nearest {result.nearest or 'none'})")
+        model = build_model(registry.get(label))
+        state = {k: t.torch() for k, t in weights(ckpt).items()}
+    error = load_state_dict_strict(model, state)
+    return Fit(result, label, None if error else model.eval(), error)
+
+
 def load_model(path: str | os.PathLike, variant: str | None = None, *, registry: Registry | None = None):
     """Build the ConvNeXtPose model of ``variant`` (or the inferred one), load the weights with
     ``strict=True`` and return it in eval mode. Needs the ``torch`` extra.
@@ -39,19 +68,10 @@ def load_model(path: str | os.PathLike, variant: str | None = None, *, registry:
     Raises :class:`VariantMismatchError` if the variant cannot be inferred, or if
     the strict load fails (the message carries torch's list of bad keys).
     """
-    from .model import build_model, load_state_dict_strict
-
-    registry = registry or load_registry()
-    result = check(path, registry=registry)
-    label = registry.get(variant).label if variant else result.inferred
-    if label is None:
-        raise VariantMismatchError(f"{os.fspath(path)}: cannot infer the variant "
-                                   f"(nearest {result.nearest or 'none'}); pass variant=...", result=result)
-    model = build_model(registry.get(label))
-    with open_checkpoint(path) as ckpt:
-        state = {k: t.torch() for k, t in weights(ckpt).items()}
-    error = load_state_dict_strict(model, state)
-    if error:
-        raise VariantMismatchError(f"{os.fspath(path)}: does not load into ConvNeXtPose-{label}: "
-                                   + " ".join(error.split()), result=result)
-    return model.eval()
+    fit = fit_model(path, variant, registry=registry)
+    if fit.label is None:
+        raise VariantMismatchError(f"{os.fspath(path)}: {fit.error}; pass variant=...", result=fit.result)
+    if fit.error:
+        raise VariantMismatchError(f"{os.fspath(path)}: does not load into ConvNeXtPose-{fit.label}: "
+                                   + " ".join(fit.error.split()), result=fit.result)
+    return fit.model

@@ -17,7 +17,8 @@ from typing import IO, Any, Iterator
 from .atomic import atomic_output
 from .digest import state_dict_digest
 from .errors import AuditError
-from .fingerprint import find_state_dict, fingerprint, strip_prefix
+from .audit import AuditResult
+from .fingerprint import find_state_dict, strip_prefix
 from .reader import Checkpoint
 from .reader.dtypes import SAFETENSORS_NAMES
 from .reader.tensor import TensorRef
@@ -37,15 +38,15 @@ def weights(ckpt: Checkpoint, keep_prefix: bool = False) -> "OrderedDict[str, Te
     return OrderedDict(sd)
 
 
-def safetensors_metadata(ckpt: Checkpoint, inferred: str | None) -> dict[str, str]:
-    """Provenance for the safetensors header: fingerprint, source digest, variant."""
+def safetensors_metadata(ckpt: Checkpoint, result: AuditResult) -> dict[str, str]:
+    """Provenance for the safetensors header: the audit's fingerprint and variant, the source digest."""
     _, sd = find_state_dict(ckpt.obj)
-    fp = fingerprint(ckpt.obj)
     meta = {"format": "pt", "cnxp_audit.source": os.path.basename(ckpt.name.rsplit("!", 1)[-1]),
-            "cnxp_audit.source_digest": "sha256:" + state_dict_digest(sd)["state_dict"],
-            "cnxp_audit.fingerprint": json.dumps(fp.to_dict(), sort_keys=True)}
-    if inferred:
-        meta["cnxp_audit.variant"] = inferred
+            "cnxp_audit.source_digest": "sha256:" + state_dict_digest(sd)["state_dict"]}
+    if result.fingerprint is not None:
+        meta["cnxp_audit.fingerprint"] = json.dumps(result.fingerprint.to_dict(), sort_keys=True)
+    if result.inferred:
+        meta["cnxp_audit.variant"] = result.inferred
     return meta
 
 

@@ -6,7 +6,6 @@ import glob
 import os
 import stat
 import time
-from functools import partial
 from typing import Callable, Iterable
 
 from .audit import AuditOptions, AuditResult, Labels, Report, Skipped, Verdict, audit_path
@@ -87,10 +86,23 @@ def _init_worker(registry: Registry, labels: Labels, options: AuditOptions) -> N
     _worker_state = (registry, labels, options)
 
 
-def _audit_in_worker_safe(candidate: tuple[str, bool]) -> tuple[list[AuditResult], list[Skipped]]:
-    assert _worker_state is not None
+def _audit_one(candidate: tuple[str, bool], registry: Registry, labels: Labels,
+               options: AuditOptions) -> tuple[list[AuditResult], list[Skipped]]:
     path, explicit = candidate
-    return _guarded(partial(audit_path, path, *_worker_state, require_checkpoint=explicit), path)
+    try:
+        return audit_path(path, registry, labels, options, require_checkpoint=explicit)
+    except Exception as exc:  # a bug must not stop the batch
+        return _internal_error(path, exc)
+
+
+def _audit_in_worker(candidate: tuple[str, bool]) -> tuple[list[AuditResult], list[Skipped]]:
+    assert _worker_state is not None
+    return _audit_one(candidate, *_worker_state)
+
+
+def _internal_error(path: str, exc: BaseException) -> tuple[list[AuditResult], list[Skipped]]:
+    return [AuditResult(path=path, verdict=Verdict.UNREADABLE, error=f"{path}: internal error: {exc!r}",
+                        evidence=[f"internal error: {exc!r}"])], []
 
 
 def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
@@ -107,12 +119,11 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
     outcomes: list[tuple[list[AuditResult], list[Skipped]] | None] = [None] * len(candidates)
     done = 0
     if jobs <= 1 or len(candidates) <= 1:
-        for i, (path, explicit) in enumerate(candidates):
-            outcomes[i] = _guarded(partial(audit_path, path, registry, labels, options, require_checkpoint=explicit),
-                                   path)
+        for i, candidate in enumerate(candidates):
+            outcomes[i] = _audit_one(candidate, registry, labels, options)
             done += 1
             if progress:
-                progress(done, len(candidates), path)
+                progress(done, len(candidates), candidate[0])
     else:
         import concurrent.futures as cf
         import multiprocessing
@@ -126,7 +137,7 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
                                     initargs=(registry, labels, options)) as pool:
             # Chunks keep per-task overhead small on folders of many tiny files; map keeps order.
             chunk = max(1, min(32, len(candidates) // (jobs * 4)))
-            outcomes_iter = pool.map(_audit_in_worker_safe, candidates, chunksize=chunk)
+            outcomes_iter = pool.map(_audit_in_worker, candidates, chunksize=chunk)
             try:
                 for i, outcome in enumerate(outcomes_iter):
                     outcomes[i] = outcome
@@ -136,7 +147,7 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
             except cf.process.BrokenProcessPool as exc:  # a worker died (killed, out of memory...)
                 for i, (path, _) in enumerate(candidates):
                     if outcomes[i] is None:
-                        outcomes[i] = _guarded(partial(_raise, exc), path)
+                        outcomes[i] = _internal_error(path, exc)
     report = Report(files=[], skipped=list(skipped))
     for outcome in outcomes:
         assert outcome is not None
@@ -144,15 +155,3 @@ def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
         report.skipped.extend(outcome[1])
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _raise(exc: BaseException):
-    raise exc
-
-
-def _guarded(call: Callable[[], tuple[list[AuditResult], list[Skipped]]], path: str):
-    try:
-        return call()
-    except Exception as exc:  # a bug or a dead worker must not stop the batch
-        return [AuditResult(path=path, verdict=Verdict.UNREADABLE, error=f"{path}: internal error: {exc!r}",
-                            evidence=[f"internal error: {exc!r}"])], []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..api import check
+from ..audit import AuditOptions, Labels, audit_checkpoint
 from ..convert import output_format, safetensors_metadata, weights, write_pth, write_safetensors
 from ..exitcodes import ExitCode
 from ..reader import open_checkpoint
+from ..variants import load_registry
 from .output import info
 
 
@@ -24,11 +25,12 @@ def command(src, out, to, keep_prefix, force):
     The file appears atomically: an interrupted run leaves nothing at OUT.
     """
     fmt = output_format(out, to)
-    result = check(src)  # refuses unsafe or unreadable sources before anything is written
+    # Opening refuses unsafe or unreadable sources before anything is written.
     with open_checkpoint(src) as ckpt:
+        result = audit_checkpoint(ckpt, load_registry(), Labels(), AuditOptions())
         sd = weights(ckpt, keep_prefix=keep_prefix)
         if fmt == "safetensors":
-            write_safetensors(sd, out, safetensors_metadata(ckpt, result.inferred), force=force)
+            write_safetensors(sd, out, safetensors_metadata(ckpt, result), force=force)
         else:
             write_pth(sd, out, force=force)
     info(f"wrote {len(sd)} tensors to {out} ({fmt}); variant {result.inferred or 'unknown'}")

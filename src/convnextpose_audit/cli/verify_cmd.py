@@ -8,7 +8,6 @@ import os
 import click
 
 from ..exitcodes import ExitCode
-from ..reader import open_checkpoint
 from .options import build_registry, variants_option
 from .output import info, write_output
 
@@ -28,27 +27,17 @@ def command(path, variant, fmt, variants_file):
         from .output import error
         error(INSTALL_HINT)
         return ExitCode.USAGE
-    from ..api import check
-    from ..convert import weights
-    from ..model import build_model, forward_check, load_state_dict_strict
+    from ..api import fit_model
+    from ..model import forward_check
 
-    registry = build_registry(variants_file)
-    result = check(path, registry=registry)
-    label = registry.get(variant).label if variant else result.inferred
-    outcome: dict = {"path": os.fspath(path), "variant": label, "inferred": result.inferred, "loaded": False,
-                     "errors": [], "output_shape": None, "forward_seconds": None}
-    if label is None:
-        outcome["errors"] = [f"cannot infer the variant (nearest {result.nearest or 'none'}); pass --variant"]
+    fit = fit_model(path, variant, registry=build_registry(variants_file))
+    outcome: dict = {"path": os.fspath(path), "variant": fit.label, "inferred": fit.result.inferred,
+                     "loaded": fit.model is not None, "errors": [], "output_shape": None, "forward_seconds": None}
+    if fit.model is None:
+        hint = "; pass --variant" if fit.label is None else ""
+        outcome["errors"] = [line.strip() + hint for line in (fit.error or "").splitlines() if line.strip()]
         return _emit(outcome, fmt, ExitCode.MISMATCH)
-    model = build_model(registry.get(label))
-    with open_checkpoint(path) as ckpt:
-        state = {k: t.torch() for k, t in weights(ckpt).items()}
-    problem = load_state_dict_strict(model, state)
-    if problem:
-        outcome["errors"] = [line.strip() for line in problem.splitlines() if line.strip()]
-        return _emit(outcome, fmt, ExitCode.MISMATCH)
-    outcome["loaded"] = True
-    shape, seconds = forward_check(model.eval())
+    shape, seconds = forward_check(fit.model)
     outcome["output_shape"], outcome["forward_seconds"] = list(shape), round(seconds, 4)
     return _emit(outcome, fmt, ExitCode.OK)
 
