@@ -10,7 +10,7 @@ from ..compare import compare
 from ..exitcodes import ExitCode
 from ..reader import open_checkpoint
 from ..render.diff import comparison_dict, comparison_table
-from .output import stdout_console, write_output
+from .output import print_renderable, write_output
 
 
 @click.command("diff")
@@ -28,5 +28,5 @@ def command(a, b, fmt, verbose):
     if fmt == "json":
         write_output(json.dumps(comparison_dict(result), indent=2) + "\n", None)
     else:
-        stdout_console().print(comparison_table(result, verbose=verbose))
+        print_renderable(comparison_table(result, verbose=verbose))
     return ExitCode.OK if result.identical else ExitCode.MISMATCH

@@ -37,3 +37,17 @@ def write_output(text: str, path: str | None) -> None:
 
     with atomic_output(path, "w") as fh:
         fh.write(text)
+
+
+def print_renderable(renderable, path: str | None = None) -> None:
+    """Print a rich renderable to stdout, or write it as plain text to ``path`` (atomically)."""
+    if path is None:
+        stdout_console().print(renderable)
+        return
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=200, no_color=True, markup=False, highlight=False, emoji=False).print(renderable)
+    write_output(buf.getvalue(), path)

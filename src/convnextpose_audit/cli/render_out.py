@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 
 from ..audit import Report, fails
-from .output import stdout_console, write_output
+from ..render.text import summary_line
+from .output import print_renderable, write_output
 
 
 def emit_report(report: Report, fmt: str, *, fail_on: tuple[str, ...], verbose: bool = False,
@@ -16,7 +16,6 @@ def emit_report(report: Report, fmt: str, *, fail_on: tuple[str, ...], verbose: 
     ``quiet`` keeps only failing rows in table and markdown; JSON always lists every file.
     """
     code = report.exit_code_under(fail_on)
-    from ..render.text import summary_line
     totals = summary_line(report)  # counts of the whole run, even when --quiet hides rows
     shown = report
     if quiet and fmt != "json":
@@ -29,12 +28,5 @@ def emit_report(report: Report, fmt: str, *, fail_on: tuple[str, ...], verbose: 
         write_output(render_markdown(shown, verbose=verbose, summary=totals), output)
     else:
         from ..render.table import report_table
-        renderable = report_table(shown, verbose=verbose, summary=totals if summary else None)
-        if output is None:
-            stdout_console().print(renderable)
-        else:
-            from rich.console import Console
-            buf = io.StringIO()
-            Console(file=buf, width=200, no_color=True, markup=False, highlight=False).print(renderable)
-            write_output(buf.getvalue(), output)
+        print_renderable(report_table(shown, verbose=verbose, summary=totals if summary else None), output)
     return code

@@ -8,7 +8,7 @@ import click
 
 from ..exitcodes import ExitCode
 from .options import build_registry, variants_option
-from .output import stdout_console, write_output
+from .output import print_renderable, write_output
 
 
 @click.command("variants")
@@ -22,5 +22,5 @@ def command(variants_file, fmt):
         write_output(json.dumps(registry_dict(registry), indent=2) + "\n", None)
     else:
         from ..render.registry import registry_table
-        stdout_console().print(registry_table(registry))
+        print_renderable(registry_table(registry))
     return ExitCode.OK
