@@ -24,6 +24,9 @@ class Limits:
     max_stack: int = 5_000_000  #: values on the unpickler stack (and mark depth)
     max_nesting: int = 200  #: nesting of tuples in the pickle, and of containers walked afterwards
     max_walk_nodes: int = 20_000_000  #: distinct containers visited when walking the object
+    #: distinct non-string keys of one dict or set sharing a hash value; real data has none, while
+    #: crafted ints (k * (2**61 - 1)) all hash alike and would make inserts quadratic
+    max_equal_hashes: int = 16
     max_members: int = 1_000_000  #: entries in a zip / tar / folder tree
     max_outer_depth: int = 4  #: zips within zips
     max_inflate_bytes: int = 1 * GiB  #: bytes inflated into memory from one deflated zip member

@@ -46,21 +46,16 @@ def _refuse(module: Any, name: Any, member: str, how: str) -> UnsafeCheckpointEr
         module=mod, name=nm, member=member)
 
 
-#: Distinct non-string keys allowed to share one hash value. Legitimate data has none; crafted ints
-#: (k * (2**61 - 1)) or floats all hashing alike would make dict inserts quadratic.
-MAX_EQUAL_HASHES = 16
-
-
-def _check_hash(key: Any, container: Any, counts: dict, member: str) -> None:
+def _check_hash(key: Any, container: Any, counts: dict, limit: int, member: str) -> None:
     # Called for a key new to ``container``. str hashes are randomised per process (SipHash);
     # other hashes are predictable, so count distinct keys sharing one hash within one container.
     if type(key) is str:
         return
     slot = (id(container), hash(key))
     n = counts[slot] = counts.get(slot, 0) + 1
-    if n > MAX_EQUAL_HASHES:
-        raise LimitExceeded(f"{member}: more than {MAX_EQUAL_HASHES} keys of one dict or set share a hash value "
-                            "(a hash-collision attack?)")
+    if n > limit:
+        raise LimitExceeded(f"{member}: more than max_equal_hashes={limit} keys of one dict or set share a hash "
+                            "value (a hash-collision attack?)")
 
 
 def _check_key(key: Any, limits: Limits, checked: dict) -> None:
@@ -179,7 +174,7 @@ def _run(data: bytes, pos: int, member: str, limits: Limits, persistent_load) ->
         # Nesting is bounded before anything hashes ``k``; collisions are counted per container.
         _check_key(k, limits, checked_keys)
         if k not in container:
-            _check_hash(k, container, key_hashes, member)
+            _check_hash(k, container, key_hashes, limits.max_equal_hashes, member)
 
     def setitem(d: Any, k: Any, v: Any) -> None:
         if not isinstance(d, dict):
