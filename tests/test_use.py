@@ -144,7 +144,7 @@ def test_convert_round_trip(drive_dir, tmp_path, torch, suffix):
     assert list(loaded) == [k[len("module."):] for k in original]
     for k, v in original.items():
         assert torch.equal(loaded[k[len("module."):]], v), k
-    assert run_cli("convert", src, out).exit_code == 1  # exists, no --force
+    assert run_cli("convert", src, out).exit_code == 2  # exists, no --force: a usage error
     assert run_cli("convert", "--force", "--keep-prefix", src, out).exit_code == 0
 
 

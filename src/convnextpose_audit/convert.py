@@ -16,16 +16,12 @@ from typing import IO, Any, Iterator
 
 from .atomic import atomic_output
 from .digest import state_dict_digest
-from .errors import AuditError
+from .errors import ConvertError
 from .audit import AuditResult
 from .fingerprint import find_state_dict, strip_prefix
 from .reader import Checkpoint
 from .reader.dtypes import SAFETENSORS_NAMES
 from .reader.tensor import TensorRef
-
-
-class ConvertError(AuditError):
-    """The checkpoint cannot be written in the requested format, or the output exists."""
 
 
 def weights(ckpt: Checkpoint, keep_prefix: bool = False) -> "OrderedDict[str, TensorRef]":

@@ -13,13 +13,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import CheckpointReadError
+from .errors import DownloadFailed
 
 OFFICIAL_FOLDER = "https://drive.google.com/drive/folders/12H7zkLvmJtrkCmAUAPkQ6788WAnO60gI"
-
-
-class DownloadFailed(CheckpointReadError):
-    """A download could not be completed (no network, quota, private, too many files...)."""
 
 
 @dataclass

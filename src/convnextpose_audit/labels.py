@@ -6,14 +6,10 @@ import json
 import os
 import re
 
-from .errors import AuditError
+from .errors import AuditError, ManifestError
 from .variants import Registry
 
 _DRIVE_COPY = re.compile(r"\s*\(\d+\)(?=\.[^.]*$|$)")
-
-
-class ManifestError(AuditError):
-    """A --labels manifest is unreadable or malformed."""
 
 
 def display_basename(name: str) -> str:

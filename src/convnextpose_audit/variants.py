@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AuditError
+from .errors import RegistryError
 from .fingerprint import DEFAULT_JOINTS, Fingerprint
 
 #: Features a variant may specify, in the order evidence narrows the candidates.
@@ -15,10 +15,6 @@ FEATURES = ("stem_width", "dims", "depths", "block_norm", "head_widths", "joints
 _COUNTS = ("params", "buffers", "total")
 _NAMES = {"stem_width": "stem width", "dims": "dims", "depths": "depths", "block_norm": "block norm",
           "head_widths": "head widths", "joints": "joints", "depth_bins": "depth bins"}
-
-
-class RegistryError(AuditError):
-    """A variants file is missing, unreadable or malformed."""
 
 
 @dataclass(frozen=True)

@@ -7,37 +7,14 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import AuditError, TorchMissingError, UnsafeCheckpointError, VariantMismatchError
-from ..exitcodes import ExitCode
+from ..errors import AuditError
+from ..exitcodes import MEANINGS, ExitCode
 from .output import error
 
-EPILOG = """\b
-Verdicts: MATCH (label = inferred variant), MISMATCH, UNLABELED (no label; inferred only),
-UNKNOWN (architecture not in the registry), UNREADABLE, UNSAFE (pickled code refused).
-\b
-Exit codes (the highest that applies across files):
-  0  all fine
-  1  a declared label disagrees with the inferred variant, or a labelled file is UNKNOWN
-  2  usage error (or a needed optional extra is missing)
-  3  a file could not be fully read (or a download failed)
-  4  unsafe content refused (nothing executed)
-"""
-
-
-def exit_code_for_error(exc: AuditError) -> ExitCode:
-    """The exit code for an error that ended a command."""
-    if isinstance(exc, UnsafeCheckpointError):
-        return ExitCode.UNSAFE
-    if isinstance(exc, TorchMissingError):
-        return ExitCode.USAGE
-    from ..convert import ConvertError
-    from ..labels import ManifestError
-    from ..variants import RegistryError
-    if isinstance(exc, (ManifestError, RegistryError)):
-        return ExitCode.USAGE
-    if isinstance(exc, (VariantMismatchError, ConvertError)):
-        return ExitCode.MISMATCH
-    return ExitCode.UNREADABLE
+EPILOG = ("\b\nVerdicts: MATCH (label = inferred variant), MISMATCH, UNLABELED (no label; inferred only),\n"
+          "UNKNOWN (architecture not in the registry), UNREADABLE, UNSAFE (code refused, never run).\n"
+          "\b\nExit codes (the highest that applies across files):\n"
+          + "\n".join(f"  {int(code):<3} {text}" for code, text in MEANINGS.items()) + "\n")
 
 
 #: command name -> module defining ``command``; imported only when that command runs (fast start).
@@ -61,19 +38,41 @@ class AuditGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         _tolerate_unencodable_output()
+        verbose = _verbose(ctx)  # read before click consumes the subcommand's arguments
         try:
             code = super().invoke(ctx)
         except AuditError as exc:
             error(str(exc))
-            code = exit_code_for_error(exc)
+            code = exc.exit_code
         except KeyboardInterrupt:
             error("interrupted")
-            code = ExitCode.UNREADABLE
-        except BrokenPipeError:
+            code = ExitCode.INTERRUPTED
+        except BrokenPipeError:  # the reader of our stdout went away (| head): nothing left to say
             code = ExitCode.OK
+        except click.exceptions.ClickException:
+            raise
+        except Exception as exc:  # a bug: one line, its own code, the traceback only when asked
+            code = internal_error(exc, verbose=verbose)
         if isinstance(code, int):
             ctx.exit(int(code))
         return code
+
+
+def internal_error(exc: BaseException, *, verbose: bool) -> ExitCode:
+    """Report an unexpected exception as one line (plus the traceback under -v); return INTERNAL."""
+    error(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
+          "(please report; -v shows the traceback)")
+    if verbose:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    return ExitCode.INTERNAL
+
+
+def _verbose(ctx: click.Context) -> bool:
+    # The group still holds the subcommand's raw arguments; -v means "show me more" everywhere.
+    args = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+    return any(a in ("-v", "--verbose") for a in args)
 
 
 def _tolerate_unencodable_output() -> None:
@@ -104,5 +103,5 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return ExitCode.USAGE
     except click.Abort:
-        error("aborted")
-        return ExitCode.USAGE
+        error("interrupted")
+        return ExitCode.INTERRUPTED
