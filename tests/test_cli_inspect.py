@@ -144,3 +144,12 @@ def test_file_names_that_are_not_utf8(tmp_path):
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")
         assert b"Traceback" not in proc.stderr
         assert b"MATCH" in proc.stdout
+
+
+def test_every_command_help_exits_zero():
+    """--help is click's own exit, never the internal-error path (a regression from the one-exit-path change)."""
+    from convnextpose_audit.cli import COMMANDS, main
+
+    assert main(["--help"]) == 0
+    for name in COMMANDS:
+        assert main([name, "--help"]) == 0, name

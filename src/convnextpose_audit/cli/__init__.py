@@ -49,8 +49,8 @@ class AuditGroup(click.Group):
             code = ExitCode.INTERRUPTED
         except BrokenPipeError:  # the reader of our stdout went away (| head): nothing left to say
             code = ExitCode.OK
-        except click.exceptions.ClickException:
-            raise
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # --help, --version and usage errors: click's own exits
         except Exception as exc:  # a bug: one line, its own code, the traceback only when asked
             code = internal_error(exc, verbose=verbose)
         if isinstance(code, int):
@@ -71,7 +71,8 @@ def internal_error(exc: BaseException, *, verbose: bool) -> ExitCode:
 
 def _verbose(ctx: click.Context) -> bool:
     # The group still holds the subcommand's raw arguments; -v means "show me more" everywhere.
-    args = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+    protected = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args
+    args = [*protected, *ctx.args]
     return any(a in ("-v", "--verbose") for a in args)
 
 
