@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .. import __version__
 from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, fails
 
 SCHEMA_VERSION = 1
@@ -63,8 +64,8 @@ def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, t
         summary["duplicates"] = report.duplicate_groups()
     if timings:
         summary["seconds"] = round(report.seconds, 4)
-    return {"schema_version": SCHEMA_VERSION, "files": [file_entry(r, fail_on) for r in report.files],
-            "summary": summary}
+    return {"schema_version": SCHEMA_VERSION, "tool": {"name": "cnxp-audit", "version": __version__},
+            "files": [file_entry(r, fail_on) for r in report.files], "summary": summary}
 
 
 def render_json(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, timings: bool = True) -> str:
