@@ -1,12 +1,28 @@
-"""Short text forms of result fields, shared by the table and markdown renderers."""
+"""Short, terminal-safe text forms of result fields, shared by every human format.
+
+Everything returned here has been through :func:`~.escape.safe`, so a renderer can
+put it in front of a person as it is (markdown adds its own code spans on top).
+"""
 
 from __future__ import annotations
 
-from ..audit import AuditResult, Report
+import math
+from typing import Iterable
+
+from ..audit import AuditResult, Report, fails
+from .base import RenderOptions
+from .escape import safe
+
+#: Columns of a report row, in display order. The table shows a subset that fits.
+COLUMNS = ("file", "declared", "inferred", "verdict", "digest", "stem", "dims", "depths", "head", "joints×bins",
+           "params", "reason")
+
+#: Hex digits of the state-dict digest shown in a row: enough to tell weights apart at a glance.
+SHORT_DIGEST = 12
 
 
 def size_text(n: int | None) -> str:
-    """``12.3 MB`` style size, or ``-``."""
+    """``12.3 MB`` style size (decimal units), or ``-``."""
     if n is None:
         return "-"
     for unit in ("B", "kB", "MB", "GB", "TB"):
@@ -21,6 +37,11 @@ def seq(v) -> str:
     return ",".join(str(x) for x in v) if v else "-"
 
 
+def plural(n: int, word: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def joints_bins(r: AuditResult) -> str:
     """``18×64`` (or the raw channel count when it does not split)."""
     fp = r.fingerprint
@@ -32,51 +53,103 @@ def joints_bins(r: AuditResult) -> str:
 def params_text(r: AuditResult) -> str:
     """Total state-dict elements in millions, e.g. ``8.39 M``."""
     fp = r.fingerprint
-    return f"{fp.total / 1e6:.2f} M" if fp and fp.total else "-"
+    if not fp or not fp.total:
+        return "-"
+    # Exact integer arithmetic: an element count too large for a float must not crash the row.
+    hundredths = (fp.total + 5_000) // 10_000
+    return f"{hundredths // 100}.{hundredths % 100:02d} M"
 
 
-def note(r: AuditResult) -> str:
-    """One short evidence note for a table row."""
-    if r.error:
-        return r.error
-    if r.differences:
-        return "; ".join(str(d) for d in r.differences)
-    if r.inferred:
-        # The line where the candidates narrowed to this variant says why.
-        return next((e for e in r.evidence if e.endswith(f"→ {r.inferred}")), r.evidence[-1] if r.evidence else "")
-    if r.nearest:
-        return f"nearest {r.nearest}"
-    return r.evidence[-1] if r.evidence else ""
+def inferred_text(r: AuditResult) -> str:
+    """The inferred label, ``(M?)`` when only a nearest variant is known, or ``-``."""
+    return r.inferred or (f"({r.nearest}?)" if r.nearest else "-")
+
+
+def reason_text(r: AuditResult) -> str:
+    """The one short reason for this result's verdict (the structured ``reason`` field)."""
+    if r.reason is not None:
+        return safe(r.reason)
+    return safe(r.error or "")
+
+
+def short_digest(r: AuditResult) -> str:
+    """The first hex digits of the state-dict digest (``--hash``), or ``-``."""
+    return r.digest["state_dict"][:SHORT_DIGEST] if r.digest else "-"
 
 
 def row(r: AuditResult) -> dict[str, str]:
-    """All the short cells of one result, keyed by column name."""
+    """Every short cell of one result, keyed by column name; all terminal-safe."""
     fp = r.fingerprint
     return {
-        "file": r.path,
-        "declared": r.declared or "-",
-        "inferred": r.inferred or (f"({r.nearest}?)" if r.nearest else "-"),
+        "file": safe(r.path),
+        "declared": safe(r.declared or "-"),
+        "inferred": safe(inferred_text(r)),
         "verdict": r.verdict.value,
+        "digest": short_digest(r),
         "stem": str(fp.stem_width) if fp and fp.stem_width else "-",
         "dims": seq(fp.dims if fp else None),
         "depths": seq(fp.depths if fp else None),
         "head": seq(fp.head_widths if fp else None),
         "joints×bins": joints_bins(r),
         "params": params_text(r),
-        "evidence": note(r),
+        "reason": reason_text(r),
     }
 
 
-COLUMNS = ("file", "declared", "inferred", "verdict", "stem", "dims", "depths", "head", "joints×bins", "params",
-           "evidence")
+def split_path(path: str) -> tuple[str, str]:
+    """``("examples/drive/", "ConvNeXtPose_S.tar")``: directory (or ``outer.zip!``) and base name."""
+    cut = max(path.rfind("/"), path.rfind("!")) + 1
+    return path[:cut], path[cut:]
 
 
-def summary_line(report: Report) -> str:
-    """``4 files, 400.1 MB in 0.21 s: 3 MATCH, 1 MISMATCH`` (zero counts left out)."""
+def shape_text(shape: Iterable[int]) -> str:
+    """``[40,3,4,4]`` (no spaces, so it stays one field for awk); ``[]`` for a scalar."""
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def tensor_rows(r: AuditResult) -> list[tuple[str, str, str, int]]:
+    """``(name, dtype, shape, elements)`` per listed tensor, in file order; names terminal-safe."""
+    return [(safe(str(t["name"])), safe(str(t["dtype"])), shape_text(t["shape"]), math.prod(t["shape"]))
+            for t in r.tensors or ()]
+
+
+def tensors_heading(r: AuditResult) -> str:
+    """``path: zip, state dict 'network', prefix 'module.', 3 of 260 tensors, 1,920 elements``."""
+    fp = r.fingerprint
+    parts = [safe(r.path) + ":", r.format or r.verdict.value]
+    if fp is not None and fp.state_dict_key is not None:
+        parts.append(f"state dict {safe(repr(fp.state_dict_key)) if fp.state_dict_key else 'at the top level'}")
+        if fp.prefix:
+            parts.append(f"prefix {safe(repr(fp.prefix))}")
+    listed = len(r.tensors or ())
+    total = fp.tensor_count if fp is not None else listed
+    count = plural(total, "tensor") if listed == total else f"{listed} of {plural(total, 'tensor')}"
+    elements = sum(row[3] for row in tensor_rows(r))
+    text = " ".join(parts[:2]) + "".join(", " + p for p in parts[2:]) + f", {count}, {elements:,} elements"
+    return text if r.error is None else f"{text} ({r.verdict.value}: {reason_text(r)})"
+
+
+def visible(report: Report, options: RenderOptions) -> list[AuditResult]:
+    """The rows to show: all of them, or under ``quiet`` only those that fail the run."""
+    if not options.quiet:
+        return list(report.files)
+    return [r for r in report.files if fails(r, options.fail_on)]
+
+
+def same_weights_lines(report: Report) -> list[str]:
+    """``B: same weights as A`` for every file whose state-dict digest equals an earlier one's."""
+    lines = []
+    for group in report.duplicate_groups():
+        first = safe(group[0])
+        lines += [f"{safe(path)}: same weights as {first}" for path in group[1:]]
+    return lines
+
+
+def summary_line(report: Report, options: RenderOptions) -> str:
+    """One line, worded the same in every human format, covering the whole run (even under quiet):
+    ``6 files, 1.1 MB in 0.08 s: 4 MATCH, 1 MISMATCH, 1 UNKNOWN; 3 skipped; exit code 1``."""
     counts = ", ".join(f"{n} {v}" for v, n in report.counts.items() if n) or "nothing audited"
-    skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
-    dupes = report.duplicate_groups()
-    if dupes:
-        skipped += "; same weights: " + "; ".join(" = ".join(g) for g in dupes)
-    return (f"{len(report.files)} checkpoint(s), {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
-            f"{counts}{skipped}")
+    skipped = f"; {len(report.skipped)} skipped" if report.skipped else ""
+    code = int(report.exit_code_under(options.fail_on))
+    return (f"{plural(len(report.files), 'file')}, {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
+            f"{counts}{skipped}; exit code {code}")
