@@ -121,7 +121,7 @@ class ChangeClass:
     """Tensors that changed the same way in the same part of the model, e.g. 4 head layers 256→512."""
 
     kind: str  #: ``shape`` (shape and/or dtype), ``values``, ``only_a`` or ``only_b``
-    part: str  #: first component of the tensor names (``head``, ``backbone``)
+    part: str  #: first component of the tensor names (``head``, ``backbone``); ``""`` for ``fc.weight``
     detail: str  #: the distinct changes, ``40→48, 80→96``, ``float32→float16``; empty for values and one-sided
     layers: list[str] = field(default_factory=list)  #: distinct layers (see :func:`layer_of`)
     tensors: int = 0
@@ -214,7 +214,8 @@ def _classes(c: Comparison, changes: list[Change]) -> list[ChangeClass]:
     classes: dict[tuple[str, str], ChangeClass] = {}
     seen: dict[tuple[str, str], dict[str, None]] = {}
     for change in changes:
-        part = change.name.split(".")[0] if "." in change.name else ""
+        names = change.name.split(".")
+        part = names[0] if len(names) >= 3 else ""  # "fc.weight" is a layer of no named part
         key = (change.kind, part)
         cls = classes.setdefault(key, ChangeClass(change.kind, part, ""))
         seen.setdefault(key, {}).update(dict.fromkeys(details.get(change.name, ())))

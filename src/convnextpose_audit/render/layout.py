@@ -5,10 +5,11 @@ are always shown; the file column never narrower than its longest base name, the
 verdict never cut. Space is then handed out in this order:
 
 1. the reason, up to :data:`REASON_FIRST` columns (a short reason beats a wide table);
-2. the file column, up to its whole (common-directory-relative) path;
+2. the file column, up to :data:`DIR_FIRST` columns of directory beyond its base name;
 3. optional columns, most important first, each only if it fits whole, stopping at the
    first that does not (so columns appear in the same order as the terminal widens);
-4. the reason, up to its full length.
+4. the file column, up to its whole (common-directory-relative) path;
+5. the reason, up to its full length.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable
 
 REASON_FIRST = 24
 REASON_MIN = 10
+DIR_FIRST = 16
 
 
 @dataclass
@@ -49,28 +51,35 @@ def fit(columns: list[Column], width: int, gap: int) -> dict[str, int]:
     if "reason" in by_key:
         grow("reason", min(by_key["reason"].natural, REASON_FIRST))
     if "file" in by_key:
-        grow("file", by_key["file"].natural)
+        grow("file", min(by_key["file"].natural, by_key["file"].minimum + DIR_FIRST))
     for c in sorted((c for c in columns if c.priority is not None), key=lambda c: c.priority):
         if c.natural + gap > room():
             break  # strict priority: a column never shows while a more important one is hidden
         widths[c.key] = c.natural
+    if "file" in by_key:
+        grow("file", by_key["file"].natural)
     if "reason" in by_key:
         grow("reason", by_key["reason"].natural)
     return {c.key: widths[c.key] for c in columns if c.key in widths}
 
 
 def shorten_dir(path: str, base: str, width: int, cells: Callable[[str], int]) -> str:
-    """``path`` cut to ``width`` cells by dropping the start of its directory (``…/drive/x.tar``);
-    the base name stays whole even if that is wider than ``width``."""
+    """``path`` cut to ``width`` cells by eliding the end of its directory (``runA/che…/x.tar``).
+
+    The start is kept because, once the common directory is shown above the table, the
+    first components are where rows differ. The base name stays whole, even if that is
+    wider than ``width``; it needs ``cells(base) + 2`` for the ellipsis and separator.
+    """
     if cells(path) <= width:
         return path
     directory = path[: len(path) - len(base)]
-    budget = width - cells(base) - 1  # one cell for the ellipsis
+    sep, body = directory[-1:], directory[:-1]
+    budget = width - cells(base) - cells(sep) - 1  # one cell for the ellipsis
     kept: list[str] = []
     used = 0
-    for ch in reversed(directory):
+    for ch in body:
         used += cells(ch)
         if used > budget:
             break
         kept.append(ch)
-    return "…" + "".join(reversed(kept)) + base
+    return "".join(kept) + "…" + sep + base

@@ -51,7 +51,7 @@ def common_dir(paths: list[str]) -> str:
 def _column(key: str, cells: list[str]) -> Column:
     natural = max([cell_len(key)] + [cell_len(c) for c in cells])
     if key == "file":
-        minimum = max([cell_len(key)] + [cell_len(split_path(c)[1]) + (1 if split_path(c)[0] else 0) for c in cells])
+        minimum = max([cell_len(key)] + [cell_len(split_path(c)[1]) + (2 if split_path(c)[0] else 0) for c in cells])
     elif key == "reason":
         minimum = min(natural, REASON_MIN)
     else:
