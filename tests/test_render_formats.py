@@ -214,3 +214,41 @@ def test_json_has_the_reason_and_stays_schema_1():
     data = json.loads(run_cli("inspect", "--format", "json", DRIVE / "ConvNeXtPose_L_mirror.tar").stdout)
     assert data["schema_version"] == 1
     assert data["files"][0]["reason"] == "head widths 256,256,256 vs 512,512,512"
+
+
+# --------------------------------------------------------------------------- choosing the format
+class _Stdout:
+    def __init__(self, tty: bool):
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty, output, chosen", [(True, None, "table"), (False, None, "text"), (True, "r.txt", "text")])
+def test_table_only_for_a_terminal(monkeypatch, tty, output, chosen):
+    from convnextpose_audit.cli import render_out
+
+    monkeypatch.setattr(render_out.sys, "stdout", _Stdout(tty))
+    assert render_out.resolve_format("table", output) == chosen
+    assert render_out.resolve_format("markdown", output) == "markdown"
+
+
+def test_colour_on_a_terminal_unless_no_color(monkeypatch):
+    from convnextpose_audit.cli import render_out
+
+    monkeypatch.setattr(render_out.sys, "stdout", _Stdout(True))
+    monkeypatch.setenv("COLUMNS", "123")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    options = render_out.render_options("table")
+    assert options.color and options.width == 123
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not render_out.render_options("table").color
+
+
+def test_output_file_gets_the_plain_lines(tmp_path):
+    out = tmp_path / "report.txt"
+    result = run_cli("inspect", "-o", out, *FILES)
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = out.read_text().splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == [VERDICTS[p.name] for p in FILES]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 from ..audit import DEFAULT_FAIL_ON, Report
@@ -22,10 +21,13 @@ def resolve_format(fmt: str, output: str | None) -> str:
 
 def render_options(fmt: str, *, verbose: bool = False, quiet: bool = False,
                    fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> RenderOptions:
-    """Options for rendering to stdout: the terminal's width, colour on a terminal unless NO_COLOR."""
-    color = fmt == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Options for rendering to stdout; a table gets the terminal's width, and colour unless NO_COLOR."""
+    if fmt != "table":
+        return RenderOptions(verbose=verbose, quiet=quiet, fail_on=fail_on)
+    import shutil  # only a table needs the width (shutil costs bz2 and lzma imports)
+
     return RenderOptions(verbose=verbose, quiet=quiet, fail_on=fail_on, width=shutil.get_terminal_size().columns,
-                         color=color)
+                         color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
 
 
 def emit_report(report: Report, fmt: str, *, fail_on: tuple[str, ...], verbose: bool = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -45,8 +46,10 @@ def change_line(ch: Change) -> str:
     """One changed tensor: its name, then how it changed."""
     name = safe(ch.name)
     if ch.kind == "shape":
-        return (f"{name}  {ch.dtype_a} {shape_text(ch.shape_a or [])} → {ch.dtype_b} {shape_text(ch.shape_b or [])}"
-                f"  ({ch.size:,} elements)")
+        a, b = ch.shape_a or [], ch.shape_b or []
+        after = shape_text(b) if ch.dtype_a == ch.dtype_b else f"{ch.dtype_b} {shape_text(b)}"
+        sign = "+" if math.prod(b) >= math.prod(a) else "-"
+        return f"{name}  {ch.dtype_a} {shape_text(a)} → {after}  ({sign}{ch.size:,} elements)"
     if ch.kind in ("only_a", "only_b"):
         shape = ch.shape_a if ch.kind == "only_a" else ch.shape_b
         return f"{name}  only in {ch.kind[-1].upper()} {shape_text(shape or [])}  ({ch.size:,} elements)"
