@@ -252,3 +252,18 @@ def test_output_file_gets_the_plain_lines(tmp_path):
     assert result.exit_code == 1 and result.stdout == ""
     lines = out.read_text().splitlines()
     assert [line.split()[0] for line in lines[:-1]] == [VERDICTS[p.name] for p in FILES]
+
+
+@pytest.mark.parametrize("name", HUMAN)
+def test_absurd_numbers_render(name):
+    """Python refuses to print ints of more than 4,300 digits; a hostile shape must not crash a report.
+    (JSON keeps numbers exact: bounding them is the reader's element cap, issue 11.)"""
+    from convnextpose_audit.audit import AuditResult, Report, Verdict
+    from convnextpose_audit.fingerprint import Fingerprint
+
+    huge = 10 ** 5000
+    fp = Fingerprint(state_dict_key="", prefix="", tensor_count=1, stem_width=huge, dims=(huge,), total=huge)
+    r = AuditResult(path="x.pth", verdict=Verdict.UNKNOWN, fingerprint=fp, reason="r",
+                    tensors=[{"name": "w", "dtype": "float32", "shape": [huge, 2]}])
+    out = get_format(name).render(Report(files=[r]), RenderOptions(width=200))
+    assert ">2^16609" in out

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..compare import Change, ChangeClass, Comparison, DiffSummary, summarize
 from .escape import safe
-from .fields import plural, shape_text
+from .fields import int_text, plural, shape_text
 
 #: Change classes shown without ``-v``; more are counted in one line.
 MAX_CLASSES = 10
@@ -49,10 +49,10 @@ def change_line(ch: Change) -> str:
         a, b = ch.shape_a or [], ch.shape_b or []
         after = shape_text(b) if ch.dtype_a == ch.dtype_b else f"{ch.dtype_b} {shape_text(b)}"
         sign = "+" if math.prod(b) >= math.prod(a) else "-"
-        return f"{name}  {ch.dtype_a} {shape_text(a)} → {after}  ({sign}{ch.size:,} elements)"
+        return f"{name}  {ch.dtype_a} {shape_text(a)} → {after}  ({sign}{int_text(ch.size)} elements)"
     if ch.kind in ("only_a", "only_b"):
         shape = ch.shape_a if ch.kind == "only_a" else ch.shape_b
-        return f"{name}  only in {ch.kind[-1].upper()} {shape_text(shape or [])}  ({ch.size:,} elements)"
+        return f"{name}  only in {ch.kind[-1].upper()} {shape_text(shape or [])}  ({int_text(ch.size)} elements)"
     if ch.max_abs is None:
         return f"{name}  different bytes (values not comparable as numbers)"
     return f"{name}  max abs diff {ch.max_abs:.3g}, max rel diff {ch.max_rel:.3g}"

@@ -13,10 +13,6 @@ from ..audit import AuditResult, Report, fails
 from .base import RenderOptions
 from .escape import safe
 
-#: Columns of a report row, in display order. The table shows a subset that fits.
-COLUMNS = ("file", "declared", "inferred", "verdict", "digest", "stem", "dims", "depths", "head", "joints×bins",
-           "params", "reason")
-
 #: Hex digits of the state-dict digest shown in a row: enough to tell weights apart at a glance.
 SHORT_DIGEST = 12
 
@@ -34,7 +30,19 @@ def size_text(n: int | None) -> str:
 
 def seq(v) -> str:
     """``48,96,192,384`` or ``-``."""
-    return ",".join(str(x) for x in v) if v else "-"
+    return ",".join(int_text(x, "") if isinstance(x, int) else str(x) for x in v) if v else "-"
+
+
+#: Beyond this many bits an int is shown as a power of two: Python refuses to print ints of
+#: more than 4,300 digits, and a hostile shape must not crash a report.
+MAX_PRINTED_BITS = 1024
+
+
+def int_text(n: int, sep: str = ",") -> str:
+    """``1,920`` (``sep=""``: ``1920``); ``>2^1100`` for an absurdly large count."""
+    if n.bit_length() > MAX_PRINTED_BITS:
+        return f">2^{n.bit_length() - 1}"
+    return f"{n:,}".replace(",", sep)
 
 
 def plural(n: int, word: str) -> str:
@@ -47,7 +55,7 @@ def joints_bins(r: AuditResult) -> str:
     fp = r.fingerprint
     if fp is None or fp.final_out is None:
         return "-"
-    return f"{fp.joints}×{fp.depth_bins}" if fp.joints else str(fp.final_out)
+    return f"{fp.joints}×{int_text(fp.depth_bins, '')}" if fp.joints else int_text(fp.final_out, "")
 
 
 def params_text(r: AuditResult) -> str:
@@ -57,7 +65,7 @@ def params_text(r: AuditResult) -> str:
         return "-"
     # Exact integer arithmetic: an element count too large for a float must not crash the row.
     hundredths = (fp.total + 5_000) // 10_000
-    return f"{hundredths // 100}.{hundredths % 100:02d} M"
+    return f"{int_text(hundredths // 100, '')}.{hundredths % 100:02d} M"
 
 
 def inferred_text(r: AuditResult) -> str:
@@ -86,7 +94,7 @@ def row(r: AuditResult) -> dict[str, str]:
         "inferred": safe(inferred_text(r)),
         "verdict": r.verdict.value,
         "digest": short_digest(r),
-        "stem": str(fp.stem_width) if fp and fp.stem_width else "-",
+        "stem": int_text(fp.stem_width, "") if fp and fp.stem_width else "-",
         "dims": seq(fp.dims if fp else None),
         "depths": seq(fp.depths if fp else None),
         "head": seq(fp.head_widths if fp else None),
@@ -104,7 +112,7 @@ def split_path(path: str) -> tuple[str, str]:
 
 def shape_text(shape: Iterable[int]) -> str:
     """``[40,3,4,4]`` (no spaces, so it stays one field for awk); ``[]`` for a scalar."""
-    return "[" + ",".join(str(d) for d in shape) + "]"
+    return "[" + ",".join(int_text(d, "") for d in shape) + "]"
 
 
 def tensor_rows(r: AuditResult) -> list[tuple[str, str, str, int]]:
@@ -124,8 +132,8 @@ def tensors_heading(r: AuditResult) -> str:
     listed = len(r.tensors or ())
     total = fp.tensor_count if fp is not None else listed
     count = plural(total, "tensor") if listed == total else f"{listed} of {plural(total, 'tensor')}"
-    elements = sum(row[3] for row in tensor_rows(r))
-    text = " ".join(parts[:2]) + "".join(", " + p for p in parts[2:]) + f", {count}, {elements:,} elements"
+    elements = sum(t[3] for t in tensor_rows(r))
+    text = " ".join(parts[:2]) + "".join(", " + p for p in parts[2:]) + f", {count}, {int_text(elements)} elements"
     return text if r.error is None else f"{text} ({r.verdict.value}: {reason_text(r)})"
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from ..audit import AuditResult, Report
 from .base import Format, RenderOptions
 from .escape import backtick_fence, md_code
-from .fields import row, same_weights_lines, size_text, summary_line, tensor_rows, tensors_heading, visible
+from .fields import (int_text, row, same_weights_lines, size_text, summary_line, tensor_rows, tensors_heading,
+                     visible)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -32,7 +33,7 @@ def report_rows(shown: list[AuditResult], hashes: bool) -> tuple[list[str], list
 
 def tensor_table(r: AuditResult) -> list[str]:
     """The listing of one file's tensors as a table."""
-    rows = [[d, s, f"{e:,}", md_code(n)] for n, d, s, e in tensor_rows(r)]
+    rows = [[d, s, int_text(e), md_code(n)] for n, d, s, e in tensor_rows(r)]
     return table(["dtype", "shape", "elements", "name"], rows) if rows else []
 
 

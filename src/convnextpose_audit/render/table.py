@@ -19,7 +19,8 @@ from rich.text import Text
 from ..audit import AuditResult, Report, Verdict
 from .base import Format, RenderOptions
 from .escape import safe
-from .fields import row, same_weights_lines, split_path, summary_line, tensor_rows, tensors_heading, visible
+from .fields import (int_text, row, same_weights_lines, split_path, summary_line, tensor_rows, tensors_heading,
+                     visible)
 from .layout import REASON_MIN, Column, fit, shorten_dir
 
 VERDICT_STYLE = {
@@ -102,8 +103,8 @@ def tensor_table(r: AuditResult) -> tuple[list, int]:
     for key in ("dtype", "shape", "elements", "name"):
         table.add_column(key, no_wrap=True, justify="right" if key == "elements" else "left")
     for name, dtype, shape, elements in rows:
-        table.add_row(Text(dtype), Text(shape), Text(f"{elements:,}"), Text(name))
-    columns = [[d for _, d, _, _ in rows], [s for _, _, s, _ in rows], [f"{e:,}" for *_, e in rows],
+        table.add_row(Text(dtype), Text(shape), Text(int_text(elements)), Text(name))
+    columns = [[d for _, d, _, _ in rows], [s for _, _, s, _ in rows], [int_text(e) for *_, e in rows],
                [n for n, *_ in rows]]
     headers = ("dtype", "shape", "elements", "name")
     needed = sum(max([cell_len(h)] + [cell_len(c) for c in col]) for h, col in zip(headers, columns)) + GAP * 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..audit import AuditResult, Report
 from .base import Format, RenderOptions
 from .escape import safe
-from .fields import row, same_weights_lines, summary_line, tensor_rows, tensors_heading, visible
+from .fields import int_text, row, same_weights_lines, summary_line, tensor_rows, tensors_heading, visible
 
 #: Width of the verdict field: the longest verdict, so columns line up from run to run.
 VERDICT_WIDTH = len("UNREADABLE")
@@ -47,8 +47,10 @@ def tensor_lines(r: AuditResult, indent: str = INDENT) -> list[str]:
         return []
     dtype_w = max(len(d) for _, d, _, _ in rows)
     shape_w = max(len(s) for _, _, s, _ in rows)
-    count_w = max(len(str(e)) for *_, e in rows)
-    return [indent + SEP.join((d.ljust(dtype_w), s.ljust(shape_w), str(e).rjust(count_w), n)) for n, d, s, e in rows]
+    counts = [int_text(e, "") for *_, e in rows]
+    count_w = max(len(c) for c in counts)
+    return [indent + SEP.join((d.ljust(dtype_w), s.ljust(shape_w), c.rjust(count_w), n))
+            for (n, d, s, _), c in zip(rows, counts)]
 
 
 class TextFormat(Format):
