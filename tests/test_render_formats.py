@@ -93,7 +93,7 @@ def test_text_awk_fields_are_stable_with_verbose_and_hash():
     out = run_cli("inspect", "-v", "--hash", *FILES).stdout
     rows = [line for line in out.splitlines() if line.split(maxsplit=1)[0] in VERDICTS.values()]
     assert [r.split()[0] for r in rows] == [VERDICTS[p.name] for p in FILES]
-    assert all(re.fullmatch(r"[0-9a-f]{12}", r.split()[2]) for r in rows)  # the short digest, third field
+    assert all(re.fullmatch(r"[0-9a-f]{8}", r.split()[2]) for r in rows)  # the short digest, third field
 
 
 # --------------------------------------------------------------------------- summary line
@@ -131,7 +131,7 @@ def test_scan_summary_counts_skipped_files():
 def test_hash_shows_digests_and_same_weights(fmt):
     report = audit_paths([str(p) for p in FILES], load_registry(), options=AuditOptions(hashes=True))
     out = get_format(fmt).render(report, RenderOptions(width=200))
-    digests = {r.path: r.digest["state_dict"][:12] for r in report.files}
+    digests = {r.path: r.digest["state_dict"][:8] for r in report.files}
     assert all(d in out for d in digests.values())
     mirror, m = str(DRIVE / "ConvNeXtPose_L_mirror.tar"), str(DRIVE / "ConvNeXtPose_M (1).tar")
     assert digests[mirror] == digests[m]  # same weights by construction

@@ -132,3 +132,16 @@ def test_shorten_dir_keeps_the_start_of_the_directory_and_the_whole_base_name():
     assert shorten_dir("runA/b/c/name.tar", "name.tar", 40, len) == "runA/b/c/name.tar"
     assert shorten_dir("runA/b/c/name.tar", "name.tar", 3, len) == "…/name.tar"
     assert shorten_dir("outer.zip!name.tar", "name.tar", 14, len) == "oute…!name.tar"
+
+
+def test_hash_digest_column_fits_80_columns():
+    from convnextpose_audit.audit import AuditOptions
+
+    paths = sorted(str(p) for p in (ROOT / "examples" / "drive").iterdir())
+    report = audit_paths(paths, load_registry(), options=AuditOptions(hashes=True))
+    out = _table(report, 80)
+    assert "digest" in _headers(out)
+    assert max(cell_len(line) for line in out.splitlines()) <= 80
+    for r in report.files:
+        assert r.digest["state_dict"][:8] in out
+    assert "ConvNeXtPose_M (1).tar: same weights as" in out.replace("\n", " ")

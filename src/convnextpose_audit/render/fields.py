@@ -13,8 +13,9 @@ from ..audit import AuditResult, Report, fails
 from .base import RenderOptions
 from .escape import safe
 
-#: Hex digits of the state-dict digest shown in a row: enough to tell weights apart at a glance.
-SHORT_DIGEST = 12
+#: Hex digits of the state-dict digest shown in a row: enough to tell weights apart at a glance,
+#: few enough to fit an 80-column table (JSON has the whole digest).
+SHORT_DIGEST = 8
 
 
 def size_text(n: int | None) -> str:

@@ -32,10 +32,11 @@ VERDICT_SYMBOL = {
     Verdict.MATCH: "✓", Verdict.UNLABELED: "-", Verdict.MISMATCH: "✗",
     Verdict.UNKNOWN: "?", Verdict.UNREADABLE: "!", Verdict.UNSAFE: "!!",
 }
-REQUIRED = ("file", "declared", "inferred", "verdict", "reason")
+#: Always shown; the digest only under --hash, where it is what the user asked to see.
+REQUIRED = ("file", "declared", "inferred", "verdict", "digest", "reason")
 #: Optional columns, most important first: the head decides between S, M and L, so its
 #: widths and joints × bins come before the backbone's stem, dims and depths.
-PRIORITY = ("digest", "head", "joints×bins", "params", "stem", "dims", "depths")
+PRIORITY = ("head", "joints×bins", "params", "stem", "dims", "depths")
 DISPLAY_ORDER = ("file", "declared", "inferred", "verdict", "digest", "stem", "dims", "depths", "head",
                  "joints×bins", "params", "reason")
 GAP = 2  # one space of padding plus the blank column rule of box.SIMPLE_HEAD
@@ -75,7 +76,7 @@ def report_table(shown: list[AuditResult], width: int) -> tuple[list, int]:
         c["file"] = c["file"][len(base):]
         c["verdict"] = _verdict_text(r)
     hashed = any(r.digest for r in shown)
-    keys = [k for k in DISPLAY_ORDER if k in REQUIRED or (k in PRIORITY and (k != "digest" or hashed))]
+    keys = [k for k in DISPLAY_ORDER if k in PRIORITY or (k in REQUIRED and (k != "digest" or hashed))]
     widths = fit([_column(k, [c[k] for c in rows]) for k in keys], width, GAP)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
     for key, w in widths.items():
@@ -133,7 +134,8 @@ class TableFormat(Format):
     def render(self, report: Report, options: RenderOptions) -> str:
         shown = visible(report, options)
         parts, needed = report_table(shown, options.width)
-        parts += [Text(line) for line in same_weights_lines(report)]
+        same = same_weights_lines(report)
+        parts += [Text("")] + [Text(line) for line in same] if same else []
         for r in shown:
             if options.verbose:
                 parts += evidence_block(r)
