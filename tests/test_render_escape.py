@@ -142,3 +142,13 @@ def test_json_keeps_names_exact(hostile):
     assert keys == ["w" + HOSTILE]
     unsafe = next(e for e in report["files"] if e["path"].endswith("unsafe.pth"))
     assert unsafe["verdict"] == "UNSAFE"
+
+
+def test_verify_output_is_escaped(tmp_path, torch):
+    """verify prints the path and torch's list of keys (torch extra)."""
+    path = tmp_path / f"ConvNeXtPose_S{OSC52}.tar"
+    shutil.copy(EXAMPLES / "ConvNeXtPose_S.tar", path)
+    result = run_cli("verify", path, "--variant", "L")
+    assert result.exit_code == 1
+    assert OSC52 not in result.stdout and "\\x1b]52;c;ZXZpbA==\\x07" in result.stdout
+    _printable_only(result.stdout)
