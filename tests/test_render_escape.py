@@ -152,3 +152,18 @@ def test_verify_output_is_escaped(tmp_path, torch):
     assert result.exit_code == 1
     assert OSC52 not in result.stdout and "\\x1b]52;c;ZXZpbA==\\x07" in result.stdout
     _printable_only(result.stdout)
+
+
+def test_the_hostile_corpus_renders_safely_in_every_format(tmp_path):
+    """Whatever the reader accepted (huge ints, odd names, bombs refused...) renders, escaped."""
+    from convnextpose_audit.audit import AuditOptions
+    from fixtures.hostile import build_corpus
+
+    build_corpus(tmp_path / "corpus", tmp_path / "SENTINEL")
+    report = scan([str(tmp_path / "corpus")], load_registry(), options=AuditOptions(tensors=True))
+    assert len(report.files) >= 50
+    for name in ("table", "text", "markdown"):
+        for width, color in ((80, False), (200, True)):
+            out = get_format(name).render(report, RenderOptions(verbose=True, width=width, color=color))
+            _printable_only(re.sub(r"\x1b\[[0-9;]*m", "", out) if color and name == "table" else out)
+    assert not (tmp_path / "SENTINEL").exists()
