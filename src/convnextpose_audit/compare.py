@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,13 +172,6 @@ def layer_of(name: str) -> str:
     return ".".join(parts[:max(1, min(2, len(parts) - 1))])
 
 
-def _numel(shape: list[int] | None) -> int:
-    n = 1
-    for d in shape or ():
-        n *= d
-    return n
-
-
 def _shape_details(ch: dict[str, Any]) -> list[str]:
     """How one tensor changed: ``float32→float16`` and/or each differing dimension ``256→512``."""
     a, b = ch["a"], ch["b"]
@@ -197,9 +191,9 @@ def _detail_order(item: str) -> tuple:
 def _changes(c: Comparison) -> list[Change]:
     """Every change, unranked: shape/dtype, one-sided, then value changes."""
     out = [Change(ch["name"], "shape", ch["a"]["shape"], ch["b"]["shape"], ch["a"]["dtype"], ch["b"]["dtype"],
-                  size=abs(_numel(ch["b"]["shape"]) - _numel(ch["a"]["shape"]))) for ch in c.changed]
-    out += [Change(k, "only_a", shape_a=c.shapes.get(k), size=_numel(c.shapes.get(k))) for k in c.only_a]
-    out += [Change(k, "only_b", shape_b=c.shapes.get(k), size=_numel(c.shapes.get(k))) for k in c.only_b]
+                  size=abs(math.prod(ch["b"]["shape"]) - math.prod(ch["a"]["shape"]))) for ch in c.changed]
+    out += [Change(k, "only_a", shape_a=c.shapes.get(k), size=math.prod(c.shapes.get(k, ()))) for k in c.only_a]
+    out += [Change(k, "only_b", shape_b=c.shapes.get(k), size=math.prod(c.shapes.get(k, ()))) for k in c.only_b]
     out += [Change(t.name, "values", max_abs=t.max_abs, max_rel=t.max_rel) for t in c.tensors if not t.identical]
     return out
 
@@ -212,29 +206,29 @@ def _classes(c: Comparison, changes: list[Change]) -> list[ChangeClass]:
     """One class per kind of change and part of the model (``head``, ``backbone``), in first-seen order."""
     details = {ch["name"]: _shape_details(ch) for ch in c.changed}
     classes: dict[tuple[str, str], ChangeClass] = {}
-    seen: dict[tuple[str, str], dict[str, None]] = {}
+    seen: dict[tuple[str, str], dict[str, None]] = {}  # ordered sets: details, then layers
+    layers: dict[tuple[str, str], dict[str, None]] = {}
     for change in changes:
         names = change.name.split(".")
         part = names[0] if len(names) >= 3 else ""  # "fc.weight" is a layer of no named part
         key = (change.kind, part)
         cls = classes.setdefault(key, ChangeClass(change.kind, part, ""))
         seen.setdefault(key, {}).update(dict.fromkeys(details.get(change.name, ())))
-        layer = layer_of(change.name)
-        if layer not in cls.layers:
-            cls.layers.append(layer)
+        layers.setdefault(key, {})[layer_of(change.name)] = None
         cls.tensors += 1
         if change.max_abs is not None:
             cls.max_abs = max(cls.max_abs or 0.0, change.max_abs)
     for key, cls in classes.items():
         items = sorted(seen[key], key=_detail_order)
         cls.detail = ", ".join(items[:MAX_DETAILS]) + (", …" if len(items) > MAX_DETAILS else "")
+        cls.layers = list(layers[key])
     return list(classes.values())
 
 
-def summarize(c: Comparison, top: int = 10) -> DiffSummary:
+def summarize(c: Comparison, top: int | None = 10) -> DiffSummary:
     """Counts, one :class:`ChangeClass` per kind of change and part of the model, and the
-    ``top`` changes: structural ones by elements gained or lost, then value changes by
-    their maximum absolute difference."""
+    ``top`` changes (None: all of them): structural ones by elements gained or lost, then
+    value changes by their maximum absolute difference."""
     changes = _changes(c)
     structural = sorted((ch for ch in changes if ch.kind != "values"), key=lambda ch: -ch.size)
     values = sorted((ch for ch in changes if ch.kind == "values"),

@@ -61,7 +61,7 @@ def change_line(ch: Change) -> str:
 def diff_lines(c: Comparison, *, verbose: bool = False) -> list[str]:
     """The comparison as lines: files, counts, classes of change, then the largest changes
     (``verbose``: every tensor), then the conclusion. All file-controlled text is escaped."""
-    s = summarize(c, top=10)
+    s = summarize(c, top=None if verbose else 10)
     lines = [f"{side}: {safe(path)}" + (f" (prefix {safe(repr(prefix))} stripped)" if prefix else "")
              for side, path, prefix in (("A", c.a, c.prefixes[0]), ("B", c.b, c.prefixes[1]))]
     lines.append(counts_line(s))
@@ -73,7 +73,7 @@ def diff_lines(c: Comparison, *, verbose: bool = False) -> list[str]:
             lines.append(f"  … {len(s.classes) - len(shown)} more (-v lists them)")
     if verbose:
         lines.append("every tensor:")
-        lines += ["  " + change_line(ch) for ch in summarize(c, top=s.total_changes).top]
+        lines += ["  " + change_line(ch) for ch in s.top]
         lines += [f"  {safe(t.name)}  identical" for t in c.tensors if t.identical]
     elif s.top:
         lines.append(f"largest {plural(len(s.top), 'change')}:")
