@@ -9,6 +9,7 @@ from typing import Any
 from ..compare import Change, ChangeClass, Comparison, DiffSummary, summarize
 from .escape import safe
 from .fields import int_text, plural, shape_text
+from .json import SCHEMA_VERSION, tool
 
 #: Change classes shown without ``-v``; more are counted in one line.
 MAX_CLASSES = 10
@@ -18,7 +19,7 @@ def comparison_dict(c: Comparison) -> dict[str, Any]:
     """JSON-ready comparison (schema_version 1) with its summary (counts and classes of change)."""
     s = summarize(c)
     return {
-        "schema_version": 1, "a": c.a, "b": c.b, "conclusion": c.conclusion, "identical": c.identical,
+        "schema_version": SCHEMA_VERSION, "tool": tool(), "a": c.a, "b": c.b, "conclusion": c.conclusion, "identical": c.identical,
         "prefixes": list(c.prefixes), "only_in_a": c.only_a, "only_in_b": c.only_b, "changed": c.changed,
         "architecture": c.architecture,
         "tensors": [{"name": t.name, "identical": t.identical, "max_abs": t.max_abs, "max_rel": t.max_rel}

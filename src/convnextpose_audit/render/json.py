@@ -66,8 +66,13 @@ def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, t
         summary["duplicates"] = report.duplicate_groups()
     if timings:
         summary["seconds"] = round(report.seconds, 4)
-    return {"schema_version": SCHEMA_VERSION, "tool": {"name": "cnxp-audit", "version": __version__},
-            "files": [file_entry(r, fail_on) for r in report.files], "summary": summary}
+    return {"schema_version": SCHEMA_VERSION, "tool": tool(), "files": [file_entry(r, fail_on) for r in report.files],
+            "summary": summary}
+
+
+def tool() -> dict[str, str]:
+    """``{name, version}`` of the cnxp-audit writing a JSON document (the version ``--version`` prints)."""
+    return {"name": "cnxp-audit", "version": __version__}
 
 
 def dumps(data: dict[str, Any]) -> str:
