@@ -99,7 +99,7 @@ def test_tensors_listing(mixed):
 
 def test_markdown_format(mixed):
     out = run_cli("inspect", "--format", "markdown", mixed / "ConvNeXtPose_L.pth").stdout
-    assert out.splitlines()[0].startswith("| file | size | declared | inferred | verdict | evidence |")
+    assert out.splitlines()[0].startswith("| file | size | declared | inferred | verdict | reason |")
 
 
 def test_variants_command():

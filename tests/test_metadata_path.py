@@ -10,9 +10,20 @@ from convnextpose_audit import open_checkpoint
 from convnextpose_audit.fingerprint import fingerprint
 
 
-def _imported_modules(code: str) -> set[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
-                          check=True)
+def _imported_modules(code: str, *, tty: bool = False) -> set[str]:
+    if tty:  # stdout on a pseudo-terminal, as for a person at a shell
+        import pty
+
+        parent, child = pty.openpty()
+        try:
+            proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], stdout=child,
+                                  stderr=subprocess.PIPE, text=True, check=True)
+        finally:
+            os.close(child)
+            os.close(parent)
+    else:
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                              check=True)
     names = set()
     for line in proc.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -32,8 +43,16 @@ def test_inspect_json_imports_neither_torch_nor_numpy_nor_rich(drive_dir):
 def test_table_output_imports_rich_but_not_torch(drive_dir):
     path = drive_dir / "ConvNeXtPose_L (1).tar"
     code = f"from convnextpose_audit.cli import main; main(['inspect', {str(path)!r}])"
-    modules = _imported_modules(code)
+    modules = _imported_modules(code, tty=True)
     assert "rich" in modules and not {"torch", "numpy"} & modules
+
+
+def test_piped_table_prints_text_without_rich(drive_dir):
+    path = drive_dir / "ConvNeXtPose_L (1).tar"
+    code = f"from convnextpose_audit.cli import main; main(['inspect', {str(path)!r}])"
+    modules = _imported_modules(code)
+    assert "convnextpose_audit" in modules
+    assert not {"torch", "numpy", "rich"} & modules
 
 
 def test_structure_of_100mb_checkpoint_touches_under_1mb(drive_dir, monkeypatch):

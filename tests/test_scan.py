@@ -138,9 +138,10 @@ def test_markdown_report_parses_back(tree):
     text = run_cli("scan", "--format", "markdown", tree / "drive").stdout
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header == ["file", "size", "declared", "inferred", "verdict", "evidence"]
+    assert header == ["file", "size", "declared", "inferred", "verdict", "reason"]
     assert set(lines[1].replace("|", "")) == {"-"}
-    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")))) for line in lines[2:]]
+    # Text from files is in code spans: strip the backticks to get the values back.
+    rows = [dict(zip(header, (c.strip().strip("`") for c in line.strip("|").split(" | ")))) for line in lines[2:]]
     by_file = {Path(r["file"]).name: r for r in rows}
     assert by_file["ConvNeXtPose_L (2).tar"]["verdict"] == "MISMATCH"
     assert by_file["ConvNeXtPose_L (2).tar"]["inferred"] == "M"

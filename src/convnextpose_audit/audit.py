@@ -70,6 +70,8 @@ class AuditResult:
     inferred: str | None = None
     nearest: str | None = None
     error: str | None = None
+    #: one short, structured reason for a table row; renderers show it instead of parsing evidence
+    reason: str | None = None
     evidence: list[str] = field(default_factory=list)
     differences: list[Difference] = field(default_factory=list)
     fingerprint: Fingerprint | None = None
@@ -178,7 +180,8 @@ def audit_checkpoint(ckpt: Checkpoint, registry: Registry, labels: Labels, optio
     result = AuditResult(
         path=ckpt.name, verdict=verdict, format=ckpt.format, size=ckpt.size, declared=declared,
         declared_from=source, inferred=inferred, nearest=m.nearest.label if m.nearest else None,
-        evidence=evidence, differences=differences, fingerprint=fp, warnings=list(ckpt.warnings))
+        evidence=evidence, differences=differences, fingerprint=fp, warnings=list(ckpt.warnings),
+        reason=_reason(inferred, m.nearest.label if m.nearest else None, differences, evidence))
     if options.tensors or options.hashes:
         _, sd = find_state_dict(ckpt.obj)
         if options.tensors:
@@ -190,13 +193,26 @@ def audit_checkpoint(ckpt: Checkpoint, registry: Registry, labels: Labels, optio
     return result
 
 
+def _reason(inferred: str | None, nearest: str | None, differences: list[Difference], evidence: list[str]) -> str:
+    """The one short reason behind a verdict: the differing features, else the step that decided."""
+    if differences:
+        return "; ".join(str(d) for d in differences)
+    if inferred:
+        # The line where the candidates narrowed to this variant says why.
+        return next((e for e in evidence if e.endswith(f"→ {inferred}")), evidence[-1] if evidence else "")
+    if nearest:
+        return f"nearest {nearest}"
+    return evidence[-1] if evidence else ""
+
+
 def failed(path: str, error: AuditError, declared: str | None = None, declared_from: str | None = None,
            size: int | None = None) -> AuditResult:
     """The result for a file that could not be audited: UNSAFE or UNREADABLE with the one-line reason."""
     verdict = Verdict.UNSAFE if isinstance(error, UnsafeCheckpointError) else Verdict.UNREADABLE
     message = str(error)
-    return AuditResult(path=path, verdict=verdict, error=message, declared=declared, declared_from=declared_from,
-                       size=size, evidence=[message])
+    reason = message[len(path) + 2:] if message.startswith(f"{path}: ") else message  # the row shows the path
+    return AuditResult(path=path, verdict=verdict, error=message, reason=reason, declared=declared,
+                       declared_from=declared_from, size=size, evidence=[message])
 
 
 def audit_path(path: str, registry: Registry, labels: Labels | None = None,

@@ -19,7 +19,7 @@ EPILOG = ("\b\nVerdicts: MATCH (label = inferred variant), MISMATCH, UNLABELED (
 
 #: command name -> module defining ``command``; imported only when that command runs (fast start).
 COMMANDS = {"inspect": "inspect_cmd", "scan": "scan_cmd", "fetch": "fetch_cmd", "verify": "verify_cmd",
-            "diff": "diff_cmd", "convert": "convert_cmd", "variants": "variants_cmd"}
+            "diff": "diff_cmd", "convert": "convert_cmd", "variants": "variants_cmd", "tensors": "tensors_cmd"}
 
 
 class AuditGroup(click.Group):

@@ -33,4 +33,4 @@ def command(url_or_id, out_dir, fmt, verbose, quiet, fail_on, output, label, lab
         info(f"{done} downloaded, {len(fetched) - done} already present; scanning {out_dir}")
     with progress_bar(not quiet) as progress:
         report = scan([out_dir], registry, labels, AuditOptions(tensors=tensors, hashes=hashes), progress=progress)
-    return emit_report(report, fmt, fail_on=fail_on, verbose=verbose, quiet=quiet, output=output, summary=True)
+    return emit_report(report, fmt, fail_on=fail_on, verbose=verbose, quiet=quiet, output=output)

@@ -6,14 +6,16 @@ import click
 
 from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, Labels
 from ..labels import load_manifest
+from ..render.formats import FORMATS as FORMAT_REGISTRY
 from ..variants import Registry, load_registry
 
-FORMATS = ("table", "json", "markdown")
+FORMATS = tuple(FORMAT_REGISTRY)
 
 
 def format_option(choices=FORMATS):
     return click.option("--format", "fmt", type=click.Choice(choices), default="table", show_default=True,
-                        help="Output format; JSON is stable for scripts (schema_version 1).")
+                        help="Output format: table (a terminal; piped or -o, it prints text), text (one line per "
+                             "file), markdown, json (stable for scripts, schema_version 1).")
 
 
 variants_option = click.option("--variants", "variants_file", type=click.Path(dir_okay=False),
@@ -63,9 +65,10 @@ def report_options(command):
         click.option("-o", "--output", type=click.Path(dir_okay=False),
                      help="Write the report here instead of stdout, only once the audit has finished."),
         label_option, labels_option, variants_option,
-        click.option("--tensors", is_flag=True, help="Add each state dict's tensors (name, dtype, shape) to JSON."),
+        click.option("--tensors", is_flag=True, help="List each state dict's tensors (name, dtype, shape, elements)."),
         click.option("--hash", "hashes", is_flag=True,
-                     help="Add SHA-256 per tensor and a state-dict digest (reads tensor bytes)."),
+                     help="Add SHA-256 per tensor and a state-dict digest, and say which files hold the same "
+                          "weights (reads tensor bytes)."),
     ]):
         command = option(command)
     return command

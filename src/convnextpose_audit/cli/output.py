@@ -9,13 +9,17 @@ import click
 
 
 def error(message: str) -> None:
-    """Print a one-line diagnostic to stderr (never parsed as markup)."""
-    click.echo(f"cnxp-audit: {message}", err=True)
+    """Print a one-line diagnostic to stderr (never parsed as markup; control characters escaped)."""
+    from ..render.escape import safe
+
+    click.echo(f"cnxp-audit: {safe(message)}", err=True)
 
 
 def info(message: str) -> None:
-    """Print a progress/diagnostic line to stderr."""
-    click.echo(message, err=True)
+    """Print a progress/diagnostic line to stderr (control characters escaped)."""
+    from ..render.escape import safe
+
+    click.echo(safe(message), err=True)
 
 
 def stdout_console():

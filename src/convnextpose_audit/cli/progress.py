@@ -6,6 +6,7 @@ import contextlib
 import sys
 from typing import Iterator
 
+from ..render.escape import safe
 from ..scan import Progress
 
 
@@ -26,7 +27,7 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress | None]:
         nonlocal task
         if task is None:
             task = bar.add_task("audit", total=total, current="")
-        bar.update(task, completed=done, current=path[-60:])
+        bar.update(task, completed=done, current=safe(path)[-60:])  # a file name must not drive the terminal
 
     with bar:
         yield update

@@ -23,4 +23,4 @@ def command(paths, fmt, verbose, quiet, fail_on, output, label, labels_file, var
     with progress_bar(not quiet) as progress:
         report = scan(paths, registry, labels, AuditOptions(tensors=tensors, hashes=hashes), jobs=jobs,
                       progress=progress)
-    return emit_report(report, fmt, fail_on=fail_on, verbose=verbose, quiet=quiet, output=output, summary=True)
+    return emit_report(report, fmt, fail_on=fail_on, verbose=verbose, quiet=quiet, output=output)

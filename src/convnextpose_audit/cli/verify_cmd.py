@@ -55,7 +55,9 @@ def _emit(outcome: dict, fmt: str, code: ExitCode) -> ExitCode:
     else:
         lines.append("strict load FAILED:")
         lines += [f"  {e}" for e in outcome["errors"]]
-    write_output("\n".join(lines) + "\n", None)
+    from ..render.escape import safe  # the path and torch's key names come from the file
+
+    write_output("\n".join(safe(line) for line in lines) + "\n", None)
     if not outcome["loaded"]:
         info("the checkpoint does not fit this variant; see the keys above")
     return code

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, fails
+from .base import Format, RenderOptions
 
 SCHEMA_VERSION = 1
 
@@ -31,6 +32,7 @@ def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> di
         "nearest": r.nearest,
         "verdict": r.verdict.value,
         "error": r.error,
+        "reason": r.reason,
         "evidence": list(r.evidence),
         "fingerprint": fp,
         "declared_from": r.declared_from,
@@ -64,10 +66,32 @@ def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, t
         summary["duplicates"] = report.duplicate_groups()
     if timings:
         summary["seconds"] = round(report.seconds, 4)
-    return {"schema_version": SCHEMA_VERSION, "tool": {"name": "cnxp-audit", "version": __version__},
-            "files": [file_entry(r, fail_on) for r in report.files], "summary": summary}
+    return {"schema_version": SCHEMA_VERSION, "tool": tool(), "files": [file_entry(r, fail_on) for r in report.files],
+            "summary": summary}
 
 
-def render_json(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, timings: bool = True) -> str:
-    """The report as indented JSON text (ASCII-safe, newline-terminated)."""
-    return json.dumps(report_dict(report, fail_on=fail_on, timings=timings), indent=2, ensure_ascii=True) + "\n"
+def tool() -> dict[str, str]:
+    """``{name, version}`` of the cnxp-audit writing a JSON document (the version ``--version`` prints)."""
+    return {"name": "cnxp-audit", "version": __version__}
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Indented, ASCII-safe JSON text, newline-terminated: exact strings, control characters escaped."""
+    return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
+
+
+class JsonFormat(Format):
+    """The stable JSON report; file-controlled strings stay exact (JSON escapes them itself)."""
+
+    name = "json"
+
+    def render(self, report: Report, options: RenderOptions) -> str:
+        return dumps(report_dict(report, fail_on=options.fail_on, timings=options.timings))
+
+    def render_tensors(self, report: Report, options: RenderOptions) -> str:
+        return self.render(report, options)
+
+    def render_diff(self, comparison, options: RenderOptions) -> str:
+        from .diff import comparison_dict
+
+        return dumps(comparison_dict(comparison))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..variants import FEATURES, Registry
-from .text import seq
+from .fields import seq
 
 
 def registry_dict(registry: Registry) -> dict[str, Any]:

@@ -1,82 +1,88 @@
-"""Short text forms of result fields, shared by the table and markdown renderers."""
+"""Plain lines for pipes: one line per file, ASCII separators, never wrapped.
+
+``VERDICT  declared->inferred  path  reason``: the first two fields never contain a
+space, so ``grep MISMATCH`` gives whole lines and ``awk '{print $1}'`` the verdicts.
+This is what ``--format table`` prints when stdout is not a terminal.
+"""
 
 from __future__ import annotations
 
 from ..audit import AuditResult, Report
+from .base import Format, RenderOptions
+from .escape import safe
+from .fields import int_text, row, same_weights_lines, summary_line, tensor_rows, tensors_heading, visible
+
+#: Width of the verdict field: the longest verdict, so columns line up from run to run.
+VERDICT_WIDTH = len("UNREADABLE")
+SEP = "  "
+INDENT = "    "
 
 
-def size_text(n: int | None) -> str:
-    """``12.3 MB`` style size, or ``-``."""
-    if n is None:
-        return "-"
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return "-"
+def transition(r: AuditResult) -> str:
+    """``L->M``: declared, then inferred (``-`` for none); ASCII, no spaces."""
+    cells = row(r)
+    return f"{cells['declared']}->{cells['inferred']}".replace(" ", "_")
 
 
-def seq(v) -> str:
-    """``48,96,192,384`` or ``-``."""
-    return ",".join(str(x) for x in v) if v else "-"
+def file_line(r: AuditResult, pad: int) -> str:
+    """The one line of a file: verdict, transition, digest (``--hash``), path, reason."""
+    cells = row(r)
+    fields = [r.verdict.value.ljust(VERDICT_WIDTH), transition(r).ljust(pad)]
+    if r.digest is not None:
+        fields.append(cells["digest"])
+    fields += [cells["file"], cells["reason"]]
+    return SEP.join(fields).rstrip()
 
 
-def joints_bins(r: AuditResult) -> str:
-    """``18×64`` (or the raw channel count when it does not split)."""
-    fp = r.fingerprint
-    if fp is None or fp.final_out is None:
-        return "-"
-    return f"{fp.joints}×{fp.depth_bins}" if fp.joints else str(fp.final_out)
+def evidence_lines(r: AuditResult, indent: str = INDENT) -> list[str]:
+    """The evidence chain and warnings of one file, indented under its line."""
+    return [indent + safe(e) for e in r.evidence] + [f"{indent}! warning: {safe(w)}" for w in r.warnings]
 
 
-def params_text(r: AuditResult) -> str:
-    """Total state-dict elements in millions, e.g. ``8.39 M``."""
-    fp = r.fingerprint
-    return f"{fp.total / 1e6:.2f} M" if fp and fp.total else "-"
+def tensor_lines(r: AuditResult, indent: str = INDENT) -> list[str]:
+    """``dtype  shape  elements  name`` per tensor: the name last, so the columns before it stay
+    aligned and awk fields ``$1``-``$3`` stay fixed whatever the name holds."""
+    rows = tensor_rows(r)
+    if not rows:
+        return []
+    dtype_w = max(len(d) for _, d, _, _ in rows)
+    shape_w = max(len(s) for _, _, s, _ in rows)
+    counts = [int_text(e, "") for *_, e in rows]
+    count_w = max(len(c) for c in counts)
+    return [indent + SEP.join((d.ljust(dtype_w), s.ljust(shape_w), c.rjust(count_w), n))
+            for (n, d, s, _), c in zip(rows, counts)]
 
 
-def note(r: AuditResult) -> str:
-    """One short evidence note for a table row."""
-    if r.error:
-        return r.error
-    if r.differences:
-        return "; ".join(str(d) for d in r.differences)
-    if r.inferred:
-        # The line where the candidates narrowed to this variant says why.
-        return next((e for e in r.evidence if e.endswith(f"→ {r.inferred}")), r.evidence[-1] if r.evidence else "")
-    if r.nearest:
-        return f"nearest {r.nearest}"
-    return r.evidence[-1] if r.evidence else ""
+class TextFormat(Format):
+    """One plain line per file, then the summary line."""
 
+    name = "text"
 
-def row(r: AuditResult) -> dict[str, str]:
-    """All the short cells of one result, keyed by column name."""
-    fp = r.fingerprint
-    return {
-        "file": r.path,
-        "declared": r.declared or "-",
-        "inferred": r.inferred or (f"({r.nearest}?)" if r.nearest else "-"),
-        "verdict": r.verdict.value,
-        "stem": str(fp.stem_width) if fp and fp.stem_width else "-",
-        "dims": seq(fp.dims if fp else None),
-        "depths": seq(fp.depths if fp else None),
-        "head": seq(fp.head_widths if fp else None),
-        "joints×bins": joints_bins(r),
-        "params": params_text(r),
-        "evidence": note(r),
-    }
+    def render(self, report: Report, options: RenderOptions) -> str:
+        shown = visible(report, options)
+        pad = max([len(transition(r)) for r in shown] + [1])
+        lines: list[str] = []
+        for r in shown:
+            lines.append(file_line(r, pad))
+            if options.verbose:
+                lines += evidence_lines(r)
+            if r.tensors is not None:
+                lines += tensor_lines(r)
+        if options.verbose and not options.quiet:
+            lines += [SEP.join(("SKIPPED".ljust(VERDICT_WIDTH), "-".ljust(pad), safe(s.path), safe(s.reason)))
+                      for s in report.skipped]
+        lines += same_weights_lines(report)
+        lines.append(summary_line(report, options))
+        return "\n".join(lines) + "\n"
 
+    def render_tensors(self, report: Report, options: RenderOptions) -> str:
+        lines: list[str] = []
+        for r in report.files:
+            lines.append(tensors_heading(r))
+            lines += tensor_lines(r, indent="  ")
+        return "\n".join(lines) + "\n"
 
-COLUMNS = ("file", "declared", "inferred", "verdict", "stem", "dims", "depths", "head", "joints×bins", "params",
-           "evidence")
+    def render_diff(self, comparison, options: RenderOptions) -> str:
+        from .diff import diff_lines
 
-
-def summary_line(report: Report) -> str:
-    """``4 files, 400.1 MB in 0.21 s: 3 MATCH, 1 MISMATCH`` (zero counts left out)."""
-    counts = ", ".join(f"{n} {v}" for v, n in report.counts.items() if n) or "nothing audited"
-    skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
-    dupes = report.duplicate_groups()
-    if dupes:
-        skipped += "; same weights: " + "; ".join(" = ".join(g) for g in dupes)
-    return (f"{len(report.files)} checkpoint(s), {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
-            f"{counts}{skipped}")
+        return "\n".join(diff_lines(comparison, verbose=options.verbose)) + "\n"
