@@ -8,12 +8,12 @@ from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, Labels
 from ..labels import load_manifest
 from ..variants import Registry, load_registry
 
-FORMATS = ("table", "json", "markdown")
+FORMATS = ("table", "json", "markdown", "sarif")
 
 
 def format_option(choices=FORMATS):
     return click.option("--format", "fmt", type=click.Choice(choices), default="table", show_default=True,
-                        help="Output format; JSON is stable for scripts (schema_version 1).")
+                        help="Output format; JSON is stable for scripts (schema_version 1); SARIF 2.1.0 for code scanning.")
 
 
 variants_option = click.option("--variants", "variants_file", type=click.Path(dir_okay=False),
