@@ -39,6 +39,7 @@ class Behaviour:
     delay: float = 0.0  #: seconds to wait before answering (a slow server)
     fail_first: list[int] = field(default_factory=list)  #: statuses to answer before serving normally
     content_length: str | None = None  #: override the Content-Length header
+    rate: float | None = None  #: body bytes per second (a slower link), None for as fast as possible
 
 
 class LocalServer:
@@ -165,6 +166,8 @@ def _handler(server: LocalServer):
                 if not chunk:
                     break
                 self.wfile.write(chunk)
+                if b.rate:
+                    time.sleep(len(chunk) / b.rate)
                 hit.sent += len(chunk)
                 budget -= len(chunk)
             if b.truncate_to is not None:
