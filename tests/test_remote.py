@@ -284,3 +284,14 @@ def test_scattered_reads_switch_to_one_download(examples_server):
         assert source.pread(offset, 8) == expected[offset:offset + 8]
     assert [h.range for h in examples_server.log][-1] is None  # the last request: the whole file
     assert len(examples_server.log) == 5
+
+
+def test_local_audits_do_not_import_requests(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from convnextpose_audit.cli import main; "
+            f"main(['inspect', '--format', 'json', {str(EXAMPLES / L_NAME)!r}]); "
+            "print('requests' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().endswith("False")
