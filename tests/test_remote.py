@@ -295,3 +295,31 @@ def test_local_audits_do_not_import_requests(tmp_path):
             "print('requests' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip().endswith("False")
+
+
+def test_progress_line_only_on_a_terminal(examples_server):
+    import os
+    import subprocess
+    import sys
+
+    examples_server.behaviour.ranges = False
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "convnextpose_audit", "inspect", "--format", "json",
+                               examples_server.url("ConvNeXtPose_XS.tar")], stdout=subprocess.PIPE, stderr=slave,
+                              timeout=60)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"downloading the whole file once" in seen
+    assert b"\r" in seen and b"175.3 kB (100%)" in seen  # the progress line, drawn on the terminal only

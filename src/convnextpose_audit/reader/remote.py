@@ -307,7 +307,8 @@ class _Transient(Exception):
 
 
 def _status_text(resp) -> str:
-    reason = " ".join(str(resp.reason or "").split())[:60]
+    # The reason phrase is the server's text: printable ASCII only, so it cannot drive a terminal.
+    reason = re.sub(r"[^\x20-\x7e]", "?", " ".join(str(resp.reason or "").split()))[:60]
     return f"HTTP {resp.status_code}{' ' + reason if reason else ''}"
 
 
@@ -439,7 +440,11 @@ class RemoteSource(ByteSource):
         self._map: mmap.mmap | None = None
         self._refs = 1
         self._http = _Http(resolve_url(url), self.label, self.options, self._count)
-        self.size = self._http.get({"Range": f"bytes=-{self.options.tail_bytes}"}, self._take_probe)
+        try:
+            self.size = self._http.get({"Range": f"bytes=-{self.options.tail_bytes}"}, self._take_probe)
+        except BaseException:
+            self._http.close()
+            raise
 
     # -- counting ------------------------------------------------------------------------------
     def _count(self, nbytes: int, nrequests: int) -> None:
@@ -558,6 +563,7 @@ class RemoteSource(ByteSource):
         self._cache.add(start, data)
 
     def pread(self, offset: int, n: int) -> bytes:
+        """``n`` bytes at ``offset``: from the cache, else fetched (with read-ahead, near gaps coalesced)."""
         self._check(offset, n)
         if self._file is not None:
             return os.pread(self._file.fileno(), n, offset)
@@ -590,6 +596,7 @@ class RemoteSource(ByteSource):
             self.close()
 
     def close(self) -> None:
+        """End the HTTP session; fetched bytes stay readable (a later miss opens a new session)."""
         self._http.close()
 
 
