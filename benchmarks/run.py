@@ -269,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         r = ratio(sha.seconds, ours_hash.seconds)
         targets.append(("--hash throughput vs sha256sum", f"{r * 100:.0f}%", "≥ 80%", r >= 0.8))
 
+    # 6. the L file over HTTP from a local Range server (benchmarks/remote_bench.py)
+    from remote_bench import remote_section
+
+    remote_file = inputs["variants"].get("L (zip)") or inputs["variants"]["XS (zip)"]
+    remote_lines, remote_targets = remote_section(remote_file, repeat, throttled=not args.smoke)
+    lines += [""] + remote_lines
+    targets += remote_targets
+
     header = [f"# Benchmark results{' (smoke: tiny inputs, targets not meaningful)' if args.smoke else ''}", "",
               f"Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} on {platform.machine()}, "
               f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch {raw['torch']}; "

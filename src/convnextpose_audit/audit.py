@@ -13,6 +13,7 @@ from .exitcodes import ExitCode
 from .fingerprint import Fingerprint, find_state_dict, fingerprint
 from .labels import label_from_name, manifest_label
 from .reader import Checkpoint, Limits, iter_entries
+from .reader.remote import Traffic, is_url, metered
 from .variants import Difference, Registry, diff, match
 
 
@@ -79,6 +80,8 @@ class AuditResult:
     tensors: list[dict[str, Any]] | None = None
     digest: dict[str, Any] | None = None
     seconds: float = 0.0
+    bytes_read: int | None = None  #: bytes received over HTTP for this file (None for local files)
+    requests: int | None = None  #: HTTP requests made for this file, redirects and retries included
 
     @property
     def exit_code(self) -> ExitCode:
@@ -232,15 +235,16 @@ def audit_path(path: str, registry: Registry, labels: Labels | None = None,
         size = os.path.getsize(path) if os.path.isfile(path) else None
     except OSError:
         size = None
-    try:
-        for entry in iter_entries(path, limits=options.limits):
-            if entry.open is None:
-                skipped.append(Skipped(entry.name, entry.skipped or "not a checkpoint"))
-                continue
-            results.append(_audit_entry(entry.name, entry.open, registry, labels, options))
-    except AuditError as exc:
-        declared, source = labels.declare(path, registry)
-        results.append(failed(path, exc, declared, source, size))
+    with metered() as traffic:  # counts HTTP traffic when path is a URL
+        try:
+            for entry in iter_entries(path, limits=options.limits):
+                if entry.open is None:
+                    skipped.append(Skipped(entry.name, entry.skipped or "not a checkpoint"))
+                    continue
+                results.append(_audit_entry(entry.name, entry.open, registry, labels, options))
+        except AuditError as exc:
+            declared, source = labels.declare(path, registry)
+            results.append(failed(path, exc, declared, source, size))
     if not results:
         reason = f"holds no checkpoint ({len(skipped)} member(s) skipped)"
         if require_checkpoint:
@@ -248,7 +252,17 @@ def audit_path(path: str, registry: Registry, labels: Labels | None = None,
             results.append(failed(path, NotACheckpointError(f"{path}: {reason}"), declared, source, size))
         else:
             skipped.append(Skipped(path, reason))
+    if is_url(path):
+        _add_traffic(results, traffic)
     return results, skipped
+
+
+def _add_traffic(results: list[AuditResult], traffic: Traffic) -> None:
+    # One URL's traffic, reported on each checkpoint found there (usually one).
+    for r in results:
+        r.bytes_read, r.requests = traffic.bytes_read, traffic.requests
+        size = f" of {r.size:,}" if r.size else ""
+        r.evidence.insert(0, f"read {traffic.bytes_read:,}{size} bytes over HTTP in {traffic.requests} request(s)")
 
 
 def _audit_entry(name: str, opener: Callable[[], Checkpoint], registry: Registry, labels: Labels,

@@ -15,7 +15,8 @@ FORMATS = tuple(FORMAT_REGISTRY)
 def format_option(choices=FORMATS):
     return click.option("--format", "fmt", type=click.Choice(choices), default="table", show_default=True,
                         help="Output format: table (a terminal; piped or -o, it prints text), text (one line per "
-                             "file), markdown, json (stable for scripts, schema_version 1).")
+                             "file), markdown, json (stable for scripts, schema_version 1), sarif (SARIF 2.1.0 for "
+                             "code scanning).")
 
 
 variants_option = click.option("--variants", "variants_file", type=click.Path(dir_okay=False),

@@ -12,6 +12,7 @@ from .archive import read_torch_archive
 from .detect import SNIFF_BYTES, describe, sniff
 from .legacy import read_legacy
 from .limits import DEFAULT_LIMITS, Limits
+from .remote import is_url, open_source
 from .safetensors_format import read_safetensors
 from .source import ByteSource, FileSource
 from .stores import DirStore, ZipStore
@@ -112,7 +113,7 @@ def iter_entries(path: str | os.PathLike, *, limits: Limits | None = None) -> It
         yield Entry(path, lambda: _archive_checkpoint(store, path, "extracted", limits, _tree_size(path), None))
         return
     try:
-        source = FileSource(path)
+        source = open_source(path, limits)  # a RemoteSource for http(s):// and hf:// URLs
     except FileNotFoundError:
         raise CheckpointReadError(f"{path}: no such file") from None
     except PermissionError:
@@ -124,7 +125,7 @@ def iter_entries(path: str | os.PathLike, *, limits: Limits | None = None) -> It
     try:
         parent = os.path.dirname(os.path.abspath(path))
         head = source.pread(0, min(SNIFF_BYTES, source.size))
-        if sniff(head, source.size) == "pickle" and os.path.isdir(os.path.join(parent, "data")):
+        if sniff(head, source.size) == "pickle" and not is_url(path) and os.path.isdir(os.path.join(parent, "data")):
             # data.pkl given directly: its folder is the extracted archive.
             store = DirStore(parent, limits)
             yield Entry(path, lambda: _archive_checkpoint(store, parent, "extracted", limits, source.size,

@@ -19,6 +19,7 @@ FORMATS = {
     "text": "text:TextFormat",
     "markdown": "markdown:MarkdownFormat",
     "json": "json:JsonFormat",
+    "sarif": "sarif:SarifFormat",
 }
 
 

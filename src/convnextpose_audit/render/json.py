@@ -41,6 +41,8 @@ def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> di
                         for d in r.differences],
         "warnings": list(r.warnings),
         "exit_code": int(fails(r, fail_on)),
+        "bytes_read": r.bytes_read,
+        "requests": r.requests,
     }
     if r.tensors is not None:
         entry["tensors"] = r.tensors
