@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from convnextpose_audit import iter_checkpoints, open_checkpoint
-from convnextpose_audit.errors import ArchiveError, NotACheckpointError
+from convnextpose_audit.errors import ArchiveError, CheckpointReadError, NotACheckpointError
 from convnextpose_audit.reader import iter_entries
 from fixtures import legacy_tar
 from zip_tools import outer_zip, patch_central, rezip
@@ -67,14 +67,16 @@ def test_extracted_folder_and_data_pkl(small_ckpt, tmp_path, torch):
     folder = tmp_path / "snapshot_5.pth"
     with pytest.raises(IsADirectoryError):
         torch.load(folder, weights_only=True)
-    for target in (folder, folder / "data.pkl"):
-        with open_checkpoint(target) as ckpt:
-            assert ckpt.format == "extracted"
-            assert_same_as_torch(torch, ckpt, small_ckpt)
+    with open_checkpoint(folder) as ckpt:
+        assert ckpt.format == "extracted"
+        assert_same_as_torch(torch, ckpt, small_ckpt)
+    # A file given by name is read as itself, as torch.load reads it (and fails): the error says what was meant.
+    with pytest.raises(CheckpointReadError, match="name its folder"):
+        open_checkpoint(folder / "data.pkl")
 
 
 def test_folder_without_data_pkl(tmp_path):
-    with pytest.raises(NotACheckpointError, match="without data.pkl"):
+    with pytest.raises(NotACheckpointError, match="without an extracted checkpoint"):
         open_checkpoint(tmp_path)
 
 

@@ -1,8 +1,9 @@
-"""Safe checkpoint reading: containers, the restricted unpickler, lazy tensors, limits."""
+"""Safe checkpoint reading: torch.load's dispatch, the restricted pickle machine, lazy tensors, limits."""
 
-from .checkpoint import FORMATS, Checkpoint, Entry, iter_checkpoints, iter_entries, open_checkpoint
+from .checkpoint import (FORMATS, Checkpoint, Entry, extracted_root, iter_checkpoints, iter_entries, open_checkpoint,
+                         refused_refs)
 from .limits import DEFAULT_LIMITS, Limits
 from .tensor import StorageRef, TensorRef
 
-__all__ = ["FORMATS", "Checkpoint", "Entry", "iter_checkpoints", "iter_entries", "open_checkpoint",
-           "DEFAULT_LIMITS", "Limits", "StorageRef", "TensorRef"]
+__all__ = ["FORMATS", "Checkpoint", "Entry", "extracted_root", "iter_checkpoints", "iter_entries", "open_checkpoint",
+           "refused_refs", "DEFAULT_LIMITS", "Limits", "StorageRef", "TensorRef"]

@@ -1,17 +1,156 @@
-"""The torch >= 1.6 archive layout (``data.pkl`` + ``data/<key>``), from a zip or an extracted folder."""
+"""The torch >= 1.6 archive as PyTorchStreamReader serves it: records under one top folder.
+
+torch.load (zip path) opens the archive with PyTorchStreamReader, which takes the
+top folder from the *first* central-directory entry, insists that every member
+lives under it, reads ``version`` (or ``.data/version``) with ``stoull`` and
+accepts 1..10, then hands a ``constants.pkl`` archive to ``torch.jit.load`` and
+otherwise unpickles ``data.pkl``, loading ``data/<key>`` records for storages.
+:func:`torch_layout` applies those rules and says whether torch reads the
+archive, hands it to TorchScript, or refuses it before unpickling anything (in
+which case the zip may still be an outer container of checkpoints).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
 
 from ..errors import ArchiveError, MalformedPickleError, UnsupportedCheckpointError
 from .limits import Limits
+from .meter import Meter
+from .pickle import PickleRead, read_pickle
 from .safe_globals import StorageType
 from .tensor import StorageRef
-from .unpickler import unpickle
+from .zipread import ZipArchive, ZipMember
 
+#: caffe2/serialize/versions.h: kMinSupportedFileFormatVersion .. kMaxSupportedFileFormatVersion (torch 2.13)
+VERSION_RANGE = (1, 10)
+#: torch's zip loader renames this module before lookup (pytorch#51633)
+ZIP_MODULE_MAPPING = {"torch.tensor": "torch._tensor"}
+_STOULL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+
+
+class Records(Protocol):
+    """Named byte blobs an archive is read from: a zip under its top folder, or an extracted folder."""
+
+    label: str
+    warnings: list[str]
+
+    def names(self) -> list[str]: ...
+    def size(self, name: str) -> int | None: ...
+    def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False) -> Any: ...
+
+
+class ZipRecords:
+    """The records of a zip under its top folder, looked up as miniz does (ASCII case-insensitive)."""
+
+    def __init__(self, archive: ZipArchive, prefix: bytes):
+        self.archive = archive
+        self.prefix = prefix
+        self.label = archive.label
+        self.warnings = archive.warnings
+
+    def _member(self, name: str) -> ZipMember | None:
+        return self.archive.find(self.prefix + name.encode("utf-8"))
+
+    def names(self) -> list[str]:
+        """Every record name below the top folder, in directory order."""
+        n = len(self.prefix)
+        return [m.raw[n:].decode("utf-8", "replace") for m in self.archive.members]
+
+    def size(self, name: str) -> int | None:
+        m = self._member(name)
+        return None if m is None else m.usize
+
+    def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False):
+        m = self._member(name)
+        if m is None:
+            raise ArchiveError(f"{self.label}: missing record {name!r}")
+        data = self.archive.read(m, max_bytes, what, mapped)
+        if not mapped:
+            self.archive.check_crc(m, data)
+        return data
+
+
+@dataclass
+class TorchLayout:
+    """How torch.load treats an archive: ``loads`` (data.pkl), ``torchscript``, or ``refused`` with why."""
+
+    records: Records | None
+    kind: str  #: "torch", "torchscript" or "refused"
+    reason: str = ""  #: why torch refuses (kind "refused"), one line
+    is_archive: bool = False  #: passed the top-folder and version checks (else the zip may be an outer container)
+    pickles: list[str] = field(default_factory=list)  #: pickle records, the one torch runs first
+
+
+def parse_version(raw: bytes) -> int | None:
+    """The archive version as ``std::stoull`` reads it (leading space, sign, trailing junk), or None."""
+    m = _STOULL.match(raw)
+    if m is None:
+        return None
+    value = int(m.group(2))
+    return (-value) % (1 << 64) if m.group(1) == b"-" else value
+
+
+def torch_layout(archive: ZipArchive) -> TorchLayout:
+    """Apply PyTorchStreamReader's and torch.load's rules to a parsed zip (see module docstring)."""
+    members = archive.members
+    if not members:
+        return TorchLayout(None, "refused", "archive does not contain any files")
+    first = members[0].raw
+    slash = first.find(b"/")
+    if slash < 0:
+        return TorchLayout(None, "refused", f"first member {members[0].name!r} is not in a folder")
+    prefix = first[:slash + 1]
+    outside = next((m for m in members if not m.raw.startswith(prefix)), None)
+    if outside is not None:
+        return TorchLayout(None, "refused", f"member {outside.name!r} is outside the archive folder "
+                                            f"{prefix.decode('utf-8', 'replace')!r}")
+    records = ZipRecords(archive, prefix)
+    return _check_records(records, records.names())
+
+
+def folder_layout(records: Records) -> TorchLayout:
+    """The same rules for an extracted folder (no top-folder rule: the folder is the top)."""
+    return _check_records(records, records.names(), require_version=False)
+
+
+def _check_records(records: Records, names: list[str], require_version: bool = True) -> TorchLayout:
+    version_name = ".data/version" if records.size(".data/version") is not None else "version"
+    if records.size(version_name) is None:
+        if require_version:
+            return TorchLayout(records, "refused", "no version record")
+    else:
+        version = parse_version(bytes(records.read(version_name, 64, "version record")))
+        if version is None or not VERSION_RANGE[0] <= version <= VERSION_RANGE[1]:
+            return TorchLayout(records, "refused", f"unsupported archive version {version}", is_archive=True)
+    pickles = [n for n in names if n.lower().endswith((".pkl", ".debug_pkl"))]
+    if "constants.pkl" in names:  # exact, case-sensitive: torch's _is_torchscript_zip
+        first = [n for n in ("data.pkl", "constants.pkl") if n in names]
+        return TorchLayout(records, "torchscript", "", True, first + [n for n in pickles if n not in first])
+    if records.size("data.pkl") is None:
+        return TorchLayout(records, "refused", "no data.pkl", is_archive=True, pickles=pickles)
+    data = next(n for n in names if n.lower() == "data.pkl")
+    return TorchLayout(records, "torch", "", True, [data] + [n for n in pickles if n != data])
+
+
+def check_loader_records(records: Records) -> tuple[str, str | None]:
+    """torch's own checks before unpickling: ``(byteorder, refusal or None)``."""
+    byteorder = "little"
+    if records.size("byteorder") is not None:
+        raw = bytes(records.read("byteorder", 16, "byteorder record"))
+        if raw not in (b"little", b"big"):
+            return byteorder, f"byteorder record says {raw[:16]!r} (torch accepts exactly 'little' or 'big')"
+        byteorder = raw.decode()
+    if records.size(".storage_alignment") is not None:
+        raw = bytes(records.read(".storage_alignment", 64, ".storage_alignment record"))
+        try:
+            int(raw)
+        except ValueError:
+            return byteorder, f".storage_alignment record {raw[:16]!r} is not an int (torch >= 2.5 refuses it)"
+    return byteorder, None
 
 
 def check_storage_key(key: Any, where: str) -> str:
@@ -32,45 +171,60 @@ def byteswapper(data, dtype):
     return np.frombuffer(data, dtype=f">u{width}").astype(f"<u{width}").tobytes()
 
 
-def read_torch_archive(store, label: str, limits: Limits) -> tuple[Any, str]:
-    """Unpickle ``data.pkl`` of a store; return ``(object, byteorder)`` with storages bound lazily."""
-    if store.size("data.pkl") is None:
-        raise ArchiveError(f"{label}: no data.pkl (not a torch archive)")
-    byteorder = "little"
-    if store.size("byteorder") is not None:
-        byteorder = bytes(store.read("byteorder", 16)).decode("ascii", "replace").strip()
-        if byteorder not in ("little", "big"):
-            raise ArchiveError(f"{label}: byteorder record says {byteorder[:16]!r}")
-    pickled = bytes(store.read("data.pkl", limits.max_pickle_bytes, "data.pkl"))
+def storage_loader(records: Records, folder: str, byteorder: str, limits: Limits,
+                   label: str) -> Callable[[Any], StorageRef]:
+    """torch's zip ``persistent_load``: ``('storage', type, key, location, numel)`` -> a lazy storage.
+
+    Storages of one pickle are shared by key, as torch shares them; sizes are
+    checked against the records before anything is read.
+    """
     storages: dict[str, StorageRef] = {}
 
     def persistent_load(pid: Any) -> StorageRef:
-        if isinstance(pid, str):
-            raise UnsupportedCheckpointError(
-                f"{label}: storage ids written as text (pickle protocol 0); torch cannot load this file either")
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise MalformedPickleError(f"{label}: data.pkl: unexpected persistent id")
-        _, stype, key, location, numel = pid
-        if not isinstance(stype, StorageType) or type(numel) is not int or numel < 0 or not isinstance(location, str):
-            raise MalformedPickleError(f"{label}: data.pkl: malformed storage record")
-        key = check_storage_key(key, f"{label}: data.pkl")
+        if not (isinstance(pid, tuple) and len(pid) == 5):
+            raise MalformedPickleError(f"{label}: unexpected persistent id")
+        typename, stype, key, location, numel = pid
+        if isinstance(typename, bytes):
+            typename = typename.decode("ascii", "replace")
+        if isinstance(location, bytes):
+            location = location.decode("ascii", "replace")
+        if typename != "storage":
+            raise MalformedPickleError(f"{label}: unexpected persistent id {str(typename)[:20]!r}")
+        if not isinstance(stype, StorageType) or stype.dtype is None:
+            raise MalformedPickleError(f"{label}: persistent id without a storage type")
+        if type(numel) is not int or numel < 0 or not isinstance(location, str):
+            raise MalformedPickleError(f"{label}: malformed storage record")
+        key = check_storage_key(key, label)
         if key in storages:
             return storages[key]
         nbytes = numel * stype.dtype.itemsize
         limits.check("max_storage_bytes", nbytes, f"{label}: storage {key}")
-        name = f"data/{key}"
-        actual = store.size(name)
+        name = f"{folder}/{key}"
+        actual = records.size(name)
         if actual is None:
-            raise ArchiveError(f"{label}: storage member {name} is missing")
+            raise ArchiveError(f"{label}: storage record {name} is missing")
         if actual < nbytes:
             raise ArchiveError(f"{label}: storage {name} holds {actual:,} bytes, {nbytes:,} declared")
         ref = StorageRef(key, stype.dtype, nbytes, location)
         if byteorder == "big":
-            ref.bind(lambda: byteswapper(store.read(name, actual, "storage", mapped=True), stype.dtype))
+            ref.bind(lambda: byteswapper(records.read(name, actual, "storage", mapped=True), stype.dtype))
         else:
-            ref.bind(lambda: store.read(name, actual, "storage", mapped=True))
+            ref.bind(lambda: records.read(name, actual, "storage", mapped=True))
         storages[key] = ref
         return ref
 
-    obj, _ = unpickle(pickled, member=f"{label}: data.pkl", limits=limits, persistent_load=persistent_load)
-    return obj, byteorder
+    return persistent_load
+
+
+def read_records_pickle(records: Records, name: str, *, label: str, limits: Limits, meter: Meter,
+                        byteorder: str, storage_folder: str | None) -> PickleRead:
+    """Read one pickle record: structured when ``storage_folder`` names its storages, else scan-only data."""
+    data = bytes(records.read(name, limits.max_pickle_bytes, name))
+    loader = storage_loader(records, storage_folder, byteorder, limits, f"{label}: {name}") if storage_folder else None
+    return read_pickle(data, member=f"{label}: {name}", limits=limits, meter=meter, persistent_load=loader,
+                       module_mapping=ZIP_MODULE_MAPPING)
+
+
+def unsupported_pickle_error(name: str) -> UnsupportedCheckpointError:
+    """For callers that meet a record they know torch reads but this reader does not model."""
+    return UnsupportedCheckpointError(f"record {name} is not modelled")

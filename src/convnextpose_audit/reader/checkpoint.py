@@ -1,27 +1,37 @@
-"""Open any checkpoint container torch has written, chosen by content, as a :class:`Checkpoint`."""
+"""Open checkpoints as torch.load would dispatch them, and refuse the unsafe ones in one place.
+
+A path names one of: a file (read as itself, whatever its neighbours); a folder
+holding an extracted archive (``data.pkl``) at its top or one level below; an
+outer zip (a browser download of a folder) whose members are files and
+extracted trees; or ``outer.zip!member`` inside one. Every global reference the
+reading met is kept with the member it was in; :func:`finish` turns any outside
+the allowlist (and the policy's ``allow`` names) into :class:`UnsafeCheckpointError`,
+even when the structured read failed, so structure never decides safety.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import (ArchiveError, AuditError, CheckpointReadError, LimitExceeded, MalformedPickleError,
-                      NotACheckpointError)
-from .archive import read_torch_archive
+from ..errors import (ArchiveError, AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError,
+                      UnsafeCheckpointError)
+from .archive import ZipRecords, torch_layout
 from .detect import SNIFF_BYTES, describe, sniff
-from .legacy import read_legacy
+from .dispatch import Reading, open_zip, read_folder, read_records, read_stream
 from .limits import DEFAULT_LIMITS, Limits
+from .meter import Meter
+from .pickle import GlobalRef
 from .remote import is_url, open_source
-from .safetensors_format import read_safetensors
-from .source import ByteSource, FileSource
-from .stores import DirStore, ZipStore
-from .tartorch import read_tar
+from .safe_globals import allowed
+from .source import ByteSource, FileSource, MemorySource
+from .stores import DirRecords
 from .tensor import TensorRef
 from .walk import iter_tensors
-from .zipread import ZipArchive
+from .zipread import LOCAL_MAGIC, ZipArchive, ZipMember
 
-FORMATS = ("zip", "extracted", "legacy", "tar", "safetensors")
+FORMATS = ("zip", "torchscript", "extracted", "legacy", "tar", "safetensors")
 
 
 @dataclass
@@ -29,9 +39,11 @@ class Checkpoint:
     """One checkpoint's unpickled object with lazy tensors.
 
     ``format`` is one of :data:`FORMATS`; ``obj`` is what ``torch.load`` would
-    return, with a :class:`TensorRef` at each tensor leaf; ``warnings`` lists
-    tolerated oddities (CRC mismatches, duplicate zip members...). Use as a
-    context manager so file handles are released.
+    return, with a :class:`TensorRef` at each tensor leaf and inert records
+    (``pickle.records``) where the pickle named globals outside the allowlist;
+    ``refs`` lists every global reference as ``(member, GlobalRef)``; ``warnings``
+    lists tolerated oddities; ``unread`` names records torch does not read. Use as
+    a context manager so file handles are released.
     """
 
     name: str
@@ -42,11 +54,18 @@ class Checkpoint:
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, str] | None = None  # safetensors __metadata__
     byteorder: str = "little"
+    refs: list[tuple[str, GlobalRef]] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)
+    meter: Meter | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def tensors(self) -> list[tuple[str, TensorRef]]:
         """Every tensor reachable from ``obj`` as ``(path, TensorRef)``, in file order (bounded walk)."""
-        return list(iter_tensors(self.obj, self.limits))
+        return list(iter_tensors(self.obj, self.limits, meter=self.meter))
+
+    def refused(self, allow: Iterable[str] = ()) -> list[tuple[str, GlobalRef]]:
+        """Global references outside the allowlist and the names in ``allow``."""
+        return refused_refs(self.refs, frozenset(allow))
 
     def close(self) -> None:
         """Release cached bytes and file handles. Arrays already returned stay valid."""
@@ -65,55 +84,154 @@ class Checkpoint:
 
 @dataclass
 class Entry:
-    """A checkpoint found inside a path (one per inner checkpoint of an outer zip).
+    """A checkpoint found at a path (one per inner checkpoint of an outer zip).
 
-    ``open()`` reads it (and may raise an :class:`AuditError`); ``skipped`` is set
-    instead, with the reason, for a member that is not a checkpoint.
+    ``open(allow, read_unsafe)`` reads it (and may raise an :class:`AuditError`);
+    ``skipped`` is set instead, with the reason, for a member that is not a checkpoint.
     """
 
     name: str
-    open: Callable[[], Checkpoint] | None = None
+    open: Callable[..., Checkpoint] | None = None
     skipped: str | None = None
 
 
-def open_checkpoint(path: str | os.PathLike, *, limits: Limits | None = None) -> Checkpoint:
-    """Open the single checkpoint at ``path`` (a file of any torch format, or an extracted folder).
+# -- safety ----------------------------------------------------------------------------------------------------------
+def refused_refs(refs: list[tuple[str, GlobalRef]], allow: frozenset[str] = frozenset()) -> list[tuple[str, GlobalRef]]:
+    """References to globals that are neither on the allowlist nor allowed by name."""
+    return [(m, r) for m, r in refs if allowed(r.module, r.name) is None and r.qualname not in allow]
 
-    Raises :class:`NotACheckpointError` if there is none, and for an outer zip
-    holding several, says so (use :func:`iter_checkpoints`).
+
+def unsafe_error(label: str, refused: list[tuple[str, GlobalRef]], read_error: AuditError | None) -> UnsafeCheckpointError:
+    """The one UNSAFE error: every refused global named, the first with its member and opcode."""
+    names = list(dict.fromkeys(r.qualname for _, r in refused))
+    member, first = refused[0]
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    err = UnsafeCheckpointError(
+        f"{label}: unsafe: references {shown} ({first.opcode} in {member.rsplit(': ', 1)[-1]} at byte "
+        f"{first.offset:,}); outside the allowlist, nothing was imported or called",
+        module=first.module, name=first.name, member=member, globals=tuple(names))
+    err.refs = refused
+    err.read_error = str(read_error) if read_error else None
+    return err
+
+
+def finish(label: str, read: Callable[[list], Reading], size: int, limits: Limits, *,
+           allow: frozenset[str] = frozenset(), read_unsafe: bool = False,
+           closers: Iterable[Callable[[], None]] = ()) -> Checkpoint:
+    """Run ``read(refs)`` and judge the references it met; return the :class:`Checkpoint`.
+
+    Raises :class:`UnsafeCheckpointError` when a reference is refused (whether or
+    not the read succeeded, and unless ``read_unsafe`` asked for the inert reading
+    of a readable file), else the read's own error.
     """
+    refs: list[tuple[str, GlobalRef]] = []
+    meter = Meter(limits, label)
+    try:
+        reading = read(refs, meter)
+        ckpt = Checkpoint(label, reading.format, reading.obj, size, limits, list(reading.warnings), reading.metadata,
+                          reading.byteorder, refs, list(reading.unread), meter)
+        ckpt.tensors()  # walk once now, so nesting and budget limits fail here, not later in a renderer
+    except AuditError as exc:
+        refused = refused_refs(refs, allow)
+        if refused:
+            raise unsafe_error(label, refused, exc) from None
+        exc.refs = refs
+        raise
+    refused = refused_refs(refs, allow)
+    if refused and not read_unsafe:
+        raise unsafe_error(label, refused, None)
+    for closer in closers:
+        ckpt._closers.append(closer)
+    return ckpt
+
+
+# -- opening paths -----------------------------------------------------------------------------------------------------
+def open_checkpoint(path: str | os.PathLike, *, limits: Limits | None = None, allow: Iterable[str] = (),
+                    read_unsafe: bool = False) -> Checkpoint:
+    """Open the single checkpoint at ``path`` (a file, an extracted folder, or ``outer.zip!member``).
+
+    Raises :class:`UnsafeCheckpointError` for a file that references globals
+    outside the allowlist (plus ``allow``), unless ``read_unsafe`` asks for its
+    inert reading; :class:`NotACheckpointError` if there is none; for an outer
+    zip holding several, the error lists them.
+    """
+    path = os.fspath(path)
     entries = [e for e in iter_entries(path, limits=limits) if e.open is not None]
     if not entries:
-        raise NotACheckpointError(f"{os.fspath(path)}: holds no checkpoint")
+        raise NotACheckpointError(f"{path}: holds no checkpoint")
     if len(entries) > 1:
-        raise ArchiveError(f"{os.fspath(path)}: holds {len(entries)} checkpoints; use iter_checkpoints()")
-    return entries[0].open()  # the file reopens on demand if the walk above already closed it
+        shown = ", ".join(e.name for e in entries[:5]) + (" …" if len(entries) > 5 else "")
+        raise ArchiveError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
+                           "(e.g. as `cnxp-audit scan` prints it)")
+    return entries[0].open(allow=frozenset(allow), read_unsafe=read_unsafe)
 
 
 def iter_checkpoints(path: str | os.PathLike, *, limits: Limits | None = None) -> Iterator[Checkpoint]:
-    """Yield one :class:`Checkpoint` per checkpoint in ``path``, reading outer zips in place."""
+    """Yield one :class:`Checkpoint` per (safe) checkpoint in ``path``, reading outer zips in place."""
     for entry in iter_entries(path, limits=limits):
         if entry.open is not None:
             yield entry.open()
 
 
 def iter_entries(path: str | os.PathLike, *, limits: Limits | None = None) -> Iterator[Entry]:
-    """Yield an :class:`Entry` per checkpoint (or skipped member) found at ``path``.
+    """Yield an :class:`Entry` per checkpoint (or skipped member) at ``path``.
 
     A plain checkpoint gives one entry named ``path``; an outer zip gives
     ``outer.zip!inner/path`` entries, recursing into inner zips up to
-    ``limits.max_outer_depth``. Errors opening ``path`` itself are raised here.
+    ``limits.max_outer_depth``; ``outer.zip!inner/path`` selects one of them.
+    Errors opening ``path`` itself are raised here.
     """
     limits = limits or DEFAULT_LIMITS
     path = os.fspath(path)
-    if os.path.isdir(path):  # the folder itself may be a link the user chose; links inside it are refused
-        store = DirStore(path, limits)
-        if store.size("data.pkl") is None:
-            raise NotACheckpointError(f"{path}: a folder without data.pkl (not an extracted checkpoint)")
-        yield Entry(path, lambda: _archive_checkpoint(store, path, "extracted", limits, _tree_size(path), None))
+    if is_url(path):  # read with Range requests; the root source is shared by its entries like a file
+        source = open_source(path, limits)
+        try:
+            yield from _source_entries(source, path, limits, 0, source)
+        finally:
+            source.release()
         return
+    outer = _outer_part(path)
+    if outer is not None:
+        found = [e for e in iter_entries(outer, limits=limits) if e.name == path or e.name.startswith(path + "!")]
+        if not found:
+            raise NotACheckpointError(f"{path}: no such member in {outer}")
+        yield from found
+        return
+    if os.path.isdir(path):
+        yield _folder_entry(path, limits)
+        return
+    source = _open_file(path)
+    hint = _lone_data_pkl_hint(path)
     try:
-        source = open_source(path, limits)  # a RemoteSource for http(s):// and hf:// URLs
+        for entry in _source_entries(source, path, limits, 0, source):
+            yield _with_hint(entry, hint) if hint else entry
+    finally:
+        source.release()
+
+
+def _lone_data_pkl_hint(path: str) -> str | None:
+    # torch.load fails on a data.pkl given alone too; the reader reads the file as itself, but says what was meant.
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.basename(path) != "data.pkl" or extracted_root(folder) != folder:
+        return None
+    return f"a data.pkl of an extracted checkpoint, read on its own as torch.load would; name its folder {folder}"
+
+
+def _with_hint(entry: Entry, hint: str) -> Entry:
+    inner = entry.open
+
+    def open_(**kw) -> Checkpoint:
+        try:
+            return inner(**kw)
+        except CheckpointReadError as exc:
+            exc.args = (f"{exc} ({hint})",)
+            raise
+    return Entry(entry.name, open_ if inner else None, entry.skipped)
+
+
+def _open_file(path: str) -> FileSource:
+    try:
+        return open_source(path)
     except FileNotFoundError:
         raise CheckpointReadError(f"{path}: no such file") from None
     except PermissionError:
@@ -122,127 +240,151 @@ def iter_entries(path: str | os.PathLike, *, limits: Limits | None = None) -> It
         raise CheckpointReadError(f"{path}: is a directory") from None
     except OSError as exc:
         raise CheckpointReadError(f"{path}: cannot open ({exc.strerror or exc})") from None
+
+
+def _outer_part(path: str) -> str | None:
+    # "outer.zip!inner/x.pth": the longest existing file before a "!" (file names may contain "!" too).
+    if os.path.lexists(path) or "!" not in path:
+        return None
+    cut = path.rfind("!")
+    while cut > 0:
+        head = path[:cut]
+        if os.path.isfile(head):
+            return head
+        cut = path.rfind("!", 0, cut)
+    return None
+
+
+# -- folders -------------------------------------------------------------------------------------------------------------
+def extracted_root(folder: str) -> str | None:
+    """The extracted archive in ``folder``: the folder itself, or its only subfolder holding ``data.pkl``."""
+    if os.path.isfile(os.path.join(folder, "data.pkl")):
+        return folder
     try:
-        parent = os.path.dirname(os.path.abspath(path))
-        head = source.pread(0, min(SNIFF_BYTES, source.size))
-        if sniff(head, source.size) == "pickle" and not is_url(path) and os.path.isdir(os.path.join(parent, "data")):
-            # data.pkl given directly: its folder is the extracted archive.
-            store = DirStore(parent, limits)
-            yield Entry(path, lambda: _archive_checkpoint(store, parent, "extracted", limits, source.size,
-                                                          None, name=path))
-            return
-        yield from _source_entries(source, path, limits, 0, source)
-    finally:
-        source.release()
+        subs = [os.path.join(folder, d) for d in sorted(os.listdir(folder))]
+    except OSError:
+        return None
+    trees = [s for s in subs if not os.path.islink(s) and os.path.isdir(s) and os.path.isfile(os.path.join(s, "data.pkl"))]
+    return trees[0] if len(trees) == 1 else None
 
 
+def _folder_entry(folder: str, limits: Limits) -> Entry:
+    root = extracted_root(folder)
+    if root is None:
+        raise NotACheckpointError(f"{folder}: a folder without an extracted checkpoint (no data.pkl in it or one "
+                                  f"level below); `cnxp-audit scan {folder}` audits the checkpoints inside")
+    records = DirRecords(root, limits, label=folder)
+
+    def open_(allow: frozenset[str] = frozenset(), read_unsafe: bool = False) -> Checkpoint:
+        size = sum(records.size(n) or 0 for n in records.names())
+        return finish(folder, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits,
+                      allow=allow, read_unsafe=read_unsafe)
+
+    return Entry(folder, open_)
+
+
+# -- files and zips ---------------------------------------------------------------------------------------------------------
 def _source_entries(source: ByteSource, label: str, limits: Limits, depth: int, root: FileSource) -> Iterator[Entry]:
     head = source.pread(0, min(SNIFF_BYTES, source.size))
-    kind = sniff(head, source.size)
-    if kind == "zip":
-        archive = ZipArchive(source, limits)
-        yield from _zip_entries(archive, label, limits, depth, root)
-    elif kind is None:
-        raise NotACheckpointError(f"{label}: not a checkpoint ({describe(head)})")
-    else:
-        yield Entry(label, lambda: _single(source, label, kind, head, limits, root))
-
-
-def _single(source: ByteSource, label: str, kind: str, head: bytes, limits: Limits, root: FileSource) -> Checkpoint:
-    metadata = None
+    if head[:4] != LOCAL_MAGIC:
+        yield Entry(label, _opener(label, lambda refs, meter: read_stream(source, limits, meter, refs), source.size,
+                                   limits, root))
+        return
+    refs: list = []
     try:
-        if kind == "tar":
-            obj = read_tar(source, limits)
-        elif kind == "safetensors":
-            obj, metadata = read_safetensors(source, limits)
-        else:
-            obj = read_legacy(source, limits)
-    except MalformedPickleError:
-        if kind == "pickle" and head[:1] != b"\x80":
-            raise NotACheckpointError(f"{label}: not a checkpoint ({describe(head)})") from None
-        raise
-    kind = {"pickle": "legacy"}.get(kind, kind)
-    return _finish(Checkpoint(label, kind, obj, source.size, limits, metadata=metadata), root)
-
-
-def _torch_prefix(names: list[str]) -> str | None:
-    # torch names the archive after the first record's top folder and needs <that>/data.pkl.
-    if not names:
-        return None
-    top = names[0].split("/", 1)[0]
-    return f"{top}/" if "/" in names[0] and f"{top}/data.pkl" in names else None
-
-
-def _zip_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, root: FileSource) -> Iterator[Entry]:
-    names = list(archive.members)
-    prefix = _torch_prefix(names)
-    if prefix is not None:
-        yield Entry(label, lambda: _archive_checkpoint(ZipStore(archive, prefix), label, "zip", limits,
-                                                       archive.source.size, root))
+        archive = open_zip(source, limits, refs)
+    except AuditError as exc:
+        yield Entry(label, _failing(label, exc, refs, source.size, limits))
+        return
+    layout = torch_layout(archive)
+    if layout.is_archive:
+        yield Entry(label, _opener(label, lambda refs, meter: read_records(layout.records, layout, "zip", limits, meter,
+                                                                           refs, label), source.size, limits, root))
         return
     if depth >= limits.max_outer_depth:
         raise LimitExceeded(f"{label}: zips nested deeper than max_outer_depth={limits.max_outer_depth}")
-    trees = [n[: -len("data.pkl")] for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
+    yield from _outer_entries(archive, label, limits, depth, root)
+
+
+def _opener(label: str, read: Callable[[list, Meter], Reading], size: int, limits: Limits,
+            root: FileSource | None) -> Callable[..., Checkpoint]:
+    def open_(allow: frozenset[str] = frozenset(), read_unsafe: bool = False) -> Checkpoint:
+        closers = []
+        if root is not None:
+            root.acquire()  # the file reopens on demand if the walk that found this entry already closed it
+            closers.append(root.release)
+        try:
+            return finish(label, read, size, limits, allow=allow, read_unsafe=read_unsafe, closers=closers)
+        except BaseException:
+            for closer in closers:
+                closer()
+            raise
+    return open_
+
+
+def _failing(label: str, exc: AuditError, refs: list, size: int, limits: Limits) -> Callable[..., Checkpoint]:
+    def read(found: list, meter: Meter) -> Reading:
+        found.extend(refs)
+        raise exc
+    return _opener(label, read, size, limits, None)
+
+
+def _outer_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, root: FileSource) -> Iterator[Entry]:
+    """Members of a zip torch would refuse (an outer container): extracted trees, and every other file."""
+    trees = sorted({m.raw[:-len(b"data.pkl")] for m in archive.members
+                    if m.raw == b"data.pkl" or m.raw.endswith(b"/data.pkl")}, key=len, reverse=True)
+    tree_set = set(trees)
     for tree in trees:
-        inner = f"{label}!{tree.rstrip('/')}" if tree else label
-        tree_size = sum(m.usize for n, m in archive.members.items() if n.startswith(tree))
-        yield Entry(inner, lambda tree=tree, inner=inner, size=tree_size: _archive_checkpoint(
-            ZipStore(archive, tree), inner, "extracted", limits, size, root))
-    for name, member in archive.members.items():
-        if name.endswith("/") or any(_in_tree(name, tree) for tree in trees):
+        inner = f"{label}!{tree.decode('utf-8', 'replace').rstrip('/')}" if tree else label
+        yield Entry(inner, _tree_opener(archive, tree, inner, limits, root))
+    for m in archive.members:
+        if m.raw.endswith(b"/"):
             continue
-        inner = f"{label}!{name}"
+        tree = _tree_of(m.raw, tree_set)
+        if tree is not None and _is_tree_record(m.raw[len(tree):]):
+            continue
+        inner = f"{label}!{m.name}"
         try:
-            head = archive.head(name, SNIFF_BYTES)
-        except AuditError as exc:
-            yield Entry(inner, skipped=str(exc))
+            source = archive.open_inner(m, inner)
+            head = source.pread(0, min(SNIFF_BYTES, source.size))
+        except AuditError as exc:  # a member we cannot read is never skipped: it could hold anything
+            yield Entry(inner, _failing(inner, exc, [], m.usize, limits))
             continue
-        kind = sniff(head, member.usize)
-        if kind is None:
+        if sniff(head, source.size) is None:
             yield Entry(inner, skipped=f"not a checkpoint ({describe(head)})")
-            continue
-        try:
-            source = archive.open_inner(name, inner)
-        except AuditError as exc:
-            yield Entry(inner, open=_raiser(exc))
             continue
         try:
             yield from _source_entries(source, inner, limits, depth + 1, root)
         except AuditError as exc:
-            yield Entry(inner, open=_raiser(exc))
+            yield Entry(inner, _failing(inner, exc, [], m.usize, limits))
 
 
-def _tree_size(root: str) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        total += sum(os.lstat(os.path.join(dirpath, f)).st_size for f in files)
-    return total
+def _tree_of(raw: bytes, trees: set[bytes]) -> bytes | None:
+    # The deepest extracted tree holding this member: walk its folders upwards (linear, not per tree).
+    cut = raw.rfind(b"/")
+    while cut >= 0:
+        if raw[:cut + 1] in trees:
+            return raw[:cut + 1]
+        cut = raw.rfind(b"/", 0, cut)
+    return b"" if b"" in trees else None
 
 
-def _in_tree(name: str, tree: str) -> bool:
-    """Whether zip member ``name`` belongs to the extracted archive rooted at ``tree`` ("" for the zip root)."""
-    if tree:
-        return name.startswith(tree)
-    return name in ("data.pkl", "version", "byteorder") or name.startswith(("data/", ".data/"))
+def _is_tree_record(rel: bytes) -> bool:
+    """Records an extracted archive's reader uses (the rest of the tree is audited file by file)."""
+    low = rel.lower()
+    return (low in (b"data.pkl", b"version", b"byteorder", b".format_version", b".storage_alignment")
+            or low.endswith((b".pkl", b".debug_pkl")) or low.startswith((b"data/", b".data/", b"constants/", b"code/")))
 
 
-def _raiser(exc: AuditError) -> Callable[[], Checkpoint]:
-    def fail() -> Checkpoint:
-        raise exc
-    return fail
+def _tree_opener(archive: ZipArchive, tree: bytes, label: str, limits: Limits,
+                 root: FileSource) -> Callable[..., Checkpoint]:
+    records = ZipRecords(archive, tree)
+    size = sum(m.usize for m in archive.members if m.raw.startswith(tree))
+    return _opener(label, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits, root)
 
 
-def _archive_checkpoint(store, label: str, fmt: str, limits: Limits, size: int, root: FileSource | None,
-                        name: str | None = None) -> Checkpoint:
-    obj, byteorder = read_torch_archive(store, label, limits)
-    ckpt = Checkpoint(name or label, fmt, obj, size, limits, warnings=list(store.warnings), byteorder=byteorder)
-    return _finish(ckpt, root)
-
-
-def _finish(ckpt: Checkpoint, root: FileSource | None) -> Checkpoint:
-    # Walk once now so nesting/size limits fail at open time, not later in a renderer.
-    ckpt.tensors()
-    if root is not None:
-        root.acquire()
-        ckpt._closers.append(root.release)
-    return ckpt
+def memory_entry(data: bytes, label: str, limits: Limits | None = None) -> Entry:
+    """An entry for bytes already in memory (tests, remote reads): read as a file would be."""
+    limits = limits or DEFAULT_LIMITS
+    source = MemorySource(data, label)
+    return next(iter(_source_entries(source, label, limits, 0, None)))

@@ -1,48 +1,67 @@
-"""Tell container formats apart from their first bytes, never from a file name."""
+"""Tell containers apart from their first bytes the way torch.load does, never from a file name.
+
+torch.load takes the zip path when a file starts with ``PK\\x03\\x04``; otherwise it
+tries Python's ``tarfile``; otherwise it unpickles from byte 0, whatever the file
+is. :func:`sniff` applies the same order to the leading bytes. It may say
+"pickle" for a file the full read later finds to be nothing torch could load,
+but it never says None for a file torch would start running: a file is
+dismissed only when the C unpickler would fail at once, before naming any
+global or completing a pickle.
+"""
 
 from __future__ import annotations
 
-from ..errors import AuditError, UnsafeCheckpointError
 from .limits import Limits
+from .pickle import scan_pickle
 from .safetensors_format import looks_like_safetensors
-from .unpickler import Truncated, unpickle
-from .zipread import ZIP_MAGIC
+from .zipread import LOCAL_MAGIC
 
 SNIFF_BYTES = 512
-
-# Opcodes a protocol 0/1 pickle may start with (protocol 2+ starts with PROTO, 0x80).
-_TEXT_PICKLE_FIRST = set(b"(]})NIJKLFSVXUTcdlG")
 _SNIFF_LIMITS = Limits(max_opcodes=10_000, max_memo=10_000, max_stack=10_000)
 
 
+def tar_header_ok(block: bytes) -> bool:
+    """Whether Python's tarfile accepts ``block`` as a first header (checksum, or an all-zero end block)."""
+    if len(block) < 512:
+        return False
+    block = block[:512]
+    if block.count(0) == 512:
+        return True
+    field = block[148:156]
+    if field[0] in (0x80, 0xFF):  # tarfile's nti(): base-256 numbers
+        stored = int.from_bytes(field[1:], "big") - (256 ** 7 if field[0] == 0xFF else 0)
+    else:
+        try:  # nts() then int(text.strip() or "0", 8), as tarfile does
+            stored = int(field.split(b"\0", 1)[0].decode("ascii").strip() or "0", 8)
+        except (ValueError, UnicodeDecodeError):
+            return False
+    unsigned = 256 + sum(block[:148]) + sum(block[156:512])
+    signed = 256 + sum(b - 256 if b > 127 else b for b in block[:148] + block[156:512])
+    return stored in (unsigned, signed)
+
+
+def starts_a_pickle(head: bytes, complete: bool) -> bool:
+    """Whether the C unpickler, started at byte 0, would do more than fail at once.
+
+    True when it completes a pickle, names a global, or runs off the end of
+    ``head`` (unless ``head`` is the whole file). Text that merely starts with an
+    opcode letter ("In this folder...") fails within a few opcodes.
+    """
+    scan = scan_pickle(head, member="sniff", limits=_SNIFF_LIMITS)
+    return scan.end is not None or bool(scan.globals) or (scan.truncated and not complete)
+
+
 def sniff(head: bytes, size: int) -> str | None:
-    """Return ``"zip"``, ``"tar"``, ``"safetensors"``, ``"pickle"`` or None for the leading bytes."""
-    if head[:4] in ZIP_MAGIC:
+    """``"zip"``, ``"tar"``, ``"safetensors"``, ``"pickle"`` or None for a file's leading bytes."""
+    if head[:4] == LOCAL_MAGIC:
         return "zip"
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if tar_header_ok(head):
         return "tar"
+    if starts_a_pickle(head, len(head) >= size):
+        return "pickle"
     if looks_like_safetensors(head, size):
         return "safetensors"
-    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
-        return "pickle"
-    if head[:1] and head[0] in _TEXT_PICKLE_FIRST and b"\n" in head and _runs_as_pickle(head, len(head) >= size):
-        return "pickle"
     return None
-
-
-def _runs_as_pickle(head: bytes, complete: bool) -> bool:
-    # Text that merely starts with an opcode letter ("In this folder...") fails within a few
-    # opcodes; a real protocol 0/1 pickle runs, runs off the end of the sniffed bytes, or asks
-    # for a global with identifier names (which must then be reported, not skipped).
-    try:
-        unpickle(head, member="sniff", limits=_SNIFF_LIMITS, persistent_load=lambda pid: None)
-    except Truncated:
-        return not complete
-    except UnsafeCheckpointError as exc:
-        return all(part.isidentifier() for part in f"{exc.module}.{exc.name}".split("."))
-    except AuditError:
-        return False
-    return True
 
 
 _KNOWN = [
@@ -50,6 +69,7 @@ _KNOWN = [
     (b"%PDF", "a PDF document"), (b"\x1f\x8b", "gzip data"), (b"BZh", "bzip2 data"),
     (b"\xfd7zXZ", "xz data"), (b"7z\xbc\xaf", "a 7-zip archive"), (b"Rar!", "a RAR archive"),
     (b"\x93NUMPY", "a numpy .npy file"), (b"\x89HDF", "an HDF5 file"), (b"\x7fELF", "an ELF executable"),
+    (b"PK\x05\x06", "an empty zip archive"),
 ]
 
 

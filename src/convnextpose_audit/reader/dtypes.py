@@ -47,6 +47,12 @@ _TABLE = [
     DType("float4_e2m1fn_x2", 1, "<u1", False),
     DType("bits8", 1, "<u1", False),
     DType("bits16", 2, "<u2", False),
+    DType("bits1x8", 1, "<u1", False),
+    DType("bits2x4", 1, "<u1", False),
+    DType("bits4x2", 1, "<u1", False),
+    # Sub-byte integer dtypes (torch >= 2.3) occupy one byte per element in storage.
+    *(DType(f"uint{n}", 1, "<u1", False) for n in range(1, 8)),
+    *(DType(f"int{n}", 1, "<u1", False) for n in range(1, 8)),
 ]
 
 DTYPES: dict[str, DType] = {d.name: d for d in _TABLE}

@@ -22,7 +22,7 @@ class Limits:
     max_opcodes: int = 50_000_000  #: opcodes executed in one pickle
     max_memo: int = 5_000_000  #: memo entries in one pickle
     max_stack: int = 5_000_000  #: values on the unpickler stack (and mark depth)
-    max_nesting: int = 200  #: nesting of tuples in the pickle, and of containers walked afterwards
+    max_nesting: int = 200  #: nesting of keys, and of containers walked afterwards (below the C recursion limit)
     max_walk_nodes: int = 20_000_000  #: distinct containers visited when walking the object
     #: distinct non-string keys of one dict or set sharing a hash value; real data has none, while
     #: crafted ints (k * (2**61 - 1)) all hash alike and would make inserts quadratic
@@ -32,6 +32,12 @@ class Limits:
     max_inflate_bytes: int = 1 * GiB  #: bytes inflated into memory from one deflated zip member
     max_storage_bytes: int = 64 * GiB  #: declared size of one storage
     max_header_bytes: int = 100 * MiB  #: safetensors JSON header
+    # The per-file budget (one meter, see meter.py): whatever builds values from a file charges it.
+    max_elements: int = 5_000_000  #: values and container slots built from one file
+    max_value_bytes: int = 256 * MiB  #: bytes of text, bytes and integer digits built from one file
+    max_hash_work: int = 10_000_000  #: tuple/frozenset nodes visited hashing or comparing keys of one file
+    max_seconds: int = 60  #: wall time to read one file's structure (tensor bytes excluded)
+    max_report_items: int = 1000  #: skipped members or warnings listed per file before summarising with counts
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -60,5 +60,5 @@ def read_safetensors(source: ByteSource, limits: Limits) -> tuple[dict[str, Tens
         for d in reversed(shape):
             stride.append(acc)
             acc *= d
-        tensors[name] = TensorRef(storage, dtype, 0, shape, tuple(reversed(stride)))
+        tensors[name] = TensorRef(storage, dtype, 0, shape, tuple(reversed(stride)), max_bytes=limits.max_storage_bytes)
     return tensors, metadata

@@ -1,23 +1,33 @@
-"""torch <= 0.3 checkpoints: a tar holding ``sys_info``, ``pickle``, ``storages`` and ``tensors``.
+"""torch <= 0.3 checkpoints: a tar holding ``storages``, ``tensors`` and ``pickle``, read as torch reads them.
 
-Members are read in place through their tar offsets; nothing is extracted.
+``_legacy_load`` opens any file that is not a zip with Python's ``tarfile``
+(``mode="r:"``); if that raises ``TarError`` anywhere (first header or a later
+one), torch reads the file as a legacy pickle stream instead. Otherwise it
+extracts the members named ``storages`` and ``tensors`` (``getmember``: the
+*last* member of that name) and unpickles them, then ``pickle`` through
+``extractfile``. Members are listed here with the same ``tarfile``, read in
+place through their offsets, and refused when they are links or special files
+(extraction would follow them, differently across Python versions).
 """
 
 from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ArchiveError, MalformedPickleError, NotACheckpointError, UnsupportedCheckpointError
-from .archive import check_storage_key
-from .legacy import unpickle_at
+from ..errors import (AmbiguousContainerError, ArchiveError, LimitExceeded, MalformedPickleError,
+                      NotACheckpointError, UnsupportedCheckpointError)
 from .limits import Limits
+from .meter import Meter
+from .pickle import GlobalRef, PickleRead
 from .safe_globals import StorageType
 from .source import ByteSource, SliceSource
+from .stream import PickleStream, frame_past_stop
 from .tensor import StorageRef, TensorRef
 
-TAR_MEMBERS = ("sys_info", "pickle", "storages", "tensors")
+TAR_MEMBERS = ("storages", "tensors", "pickle")
 
 
 class _SourceFile(io.RawIOBase):
@@ -47,110 +57,166 @@ class _SourceFile(io.RawIOBase):
         return n
 
 
-def tar_members(source: ByteSource, limits: Limits) -> dict[str, tuple[int, int]]:
-    """Map regular-file member names to ``(data offset, size)``, bounded by ``max_members``."""
+@dataclass
+class TarEntry:
+    """One tar member as tarfile lists it: name, whether it is a regular file, data offset and size."""
+
+    name: str
+    regular: bool
+    offset: int
+    size: int
+
+
+def tar_listing(source: ByteSource, limits: Limits) -> list[TarEntry] | None:
+    """Every member as ``tarfile.open(mode="r:")`` lists it, or None if tarfile raises anywhere.
+
+    None means torch does not take the tar path: it reads the file as a legacy pickle stream.
+    """
     import tarfile
 
-    found: dict[str, tuple[int, int]] = {}
+    entries: list[TarEntry] = []
     try:
         with tarfile.open(fileobj=_SourceFile(source), mode="r:") as tar:
-            count = 0
             while True:
                 info = tar.next()
                 if info is None:
                     break
-                count += 1
-                limits.check("max_members", count, f"{source.label}: tar member count")
-                if info.isreg() and info.name not in found:
-                    found[info.name] = (info.offset_data, info.size)
-    except tarfile.TarError as exc:
-        raise ArchiveError(f"{source.label}: broken tar archive ({exc})") from None
-    return found
+                entries.append(TarEntry(info.name, info.isreg(), info.offset_data, info.size))
+                limits.check("max_members", len(entries), f"{source.label}: tar member count")
+    except tarfile.TarError:
+        return None
+    except (EOFError, ValueError, UnicodeError):  # tarfile's own slips on hostile headers: not a tar to us either
+        return None
+    return entries
 
 
-def read_tar(source: ByteSource, limits: Limits) -> Any:
-    """Read a torch <= 0.3 tar checkpoint's object with lazily bound storages."""
+def read_tar(source: ByteSource, entries: list[TarEntry], limits: Limits, meter: Meter,
+             refs: list[tuple[str, GlobalRef]]) -> Any:
+    """Read a torch <= 0.3 tar checkpoint's object with lazily bound storages (see module docstring).
+
+    ``refs`` receives every global reference of every pickle torch would run, before anything is raised.
+    """
     label = source.label
-    members = tar_members(source, limits)
-    missing = [m for m in TAR_MEMBERS if m not in members]
+    chosen = {e.name: e for e in entries}  # later members replace earlier ones, as tarfile.getmember does
+    missing = [m for m in TAR_MEMBERS if m not in chosen]
     if missing:
         raise NotACheckpointError(f"{label}: a tar archive, but not a torch checkpoint (missing {', '.join(missing)})")
+    odd = [m for m in TAR_MEMBERS if not chosen[m].regular]
+    if odd:
+        raise AmbiguousContainerError(f"{label}: ambiguous container: tar member {odd[0]!r} is a link or special "
+                                      "file; extracting it would follow it")
 
     def part(name: str) -> ByteSource:
-        off, size = members[name]
-        return SliceSource(source, off, size, f"{label}: {name}")
+        e = chosen[name]
+        return SliceSource(source, e.offset, e.size, f"{label}: {name}")
 
-    sys_info, _ = unpickle_at(part("sys_info"), 0, f"{label}: sys_info", limits)
-    if isinstance(sys_info, dict) and sys_info.get("little_endian", True) is not True:
-        raise UnsupportedCheckpointError(f"{label}: big-endian tar checkpoints are not supported")
-
-    storages: dict[str, StorageRef] = {}
-    src = part("storages")
-    count, pos = unpickle_at(src, 0, f"{label}: storages", limits)
-    if type(count) is not int or count < 0:
-        raise ArchiveError(f"{label}: storages count is malformed")
-    limits.check("max_members", count, f"{label}: storage count")
-    for _ in range(count):
-        args, pos = unpickle_at(src, pos, f"{label}: storages", limits)
-        if not (isinstance(args, tuple) and len(args) == 3 and isinstance(args[2], StorageType)):
-            raise MalformedPickleError(f"{label}: storages: malformed storage record")
-        key = check_storage_key(str(args[0]), f"{label}: storages")
-        dtype = args[2].dtype
-        if pos + 8 > src.size:
-            raise ArchiveError(f"{label}: storages: truncated before storage {key!r}")
-        (numel,) = struct.unpack("<q", src.pread(pos, 8))
-        nbytes = numel * dtype.itemsize
-        if numel < 0 or pos + 8 + nbytes > src.size:
-            raise ArchiveError(f"{label}: storages: storage {key!r} runs past the end (truncated?)")
-        limits.check("max_storage_bytes", nbytes, f"{label}: storage {key}")
-        ref = StorageRef(key, dtype, nbytes, str(args[1]))
-        start = pos + 8
-        ref.bind(lambda src=src, start=start, n=nbytes: src.view(start, n))
-        storages[key] = ref
-        pos = start + nbytes
-    views, pos = unpickle_at(src, pos, f"{label}: storage views", limits)
-    for view in views if isinstance(views, list) else ():
-        if not (isinstance(view, tuple) and len(view) == 4):
-            raise MalformedPickleError(f"{label}: storages: malformed storage view")
-        target, root_key, offset, numel = str(view[0]), str(view[1]), view[2], view[3]
-        root = storages.get(root_key)
-        if root is None or type(offset) is not int or type(numel) is not int:
-            raise ArchiveError(f"{label}: storage view {target!r} refers to a missing storage")
-        isz = root.dtype.itemsize
-        if (offset + numel) * isz > root.nbytes or offset < 0 or numel < 0:
-            raise ArchiveError(f"{label}: storage view {target!r} reaches past its storage")
-        ref = StorageRef(target, root.dtype, numel * isz, root.location)
-        ref.bind(lambda root=root, a=offset * isz, n=numel * isz: root.buffer()[a:a + n])
-        storages[target] = ref
-
-    tensors: dict[str, TensorRef] = {}
-    src = part("tensors")
-    count, pos = unpickle_at(src, 0, f"{label}: tensors", limits)
-    if type(count) is not int or count < 0:
-        raise ArchiveError(f"{label}: tensors count is malformed")
-    limits.check("max_members", count, f"{label}: tensor count")
-    for _ in range(count):
-        args, pos = unpickle_at(src, pos, f"{label}: tensors", limits)
-        if not (isinstance(args, tuple) and len(args) == 3):
-            raise MalformedPickleError(f"{label}: tensors: malformed tensor record")
-        key, storage = str(args[0]), storages.get(str(args[1]))
-        if storage is None:
-            raise ArchiveError(f"{label}: tensor {key!r} refers to a missing storage")
-        if pos + 8 > src.size:
-            raise ArchiveError(f"{label}: tensors: truncated")
-        (ndim,) = struct.unpack("<i", src.pread(pos, 4))
-        if not 0 <= ndim <= 64:
-            raise ArchiveError(f"{label}: tensor {key!r} has {ndim} dimensions")
-        pos += 8
-        raw = src.pread(pos, 16 * ndim + 8)
-        dims = struct.unpack(f"<{2 * ndim + 1}q", raw)
-        pos += len(raw)
-        tensors[key] = TensorRef(storage, storage.dtype, dims[-1], tuple(dims[:ndim]), tuple(dims[ndim:2 * ndim]))
+    objects: dict[Any, Any] = {}
+    _read_storages(part("storages"), label, limits, meter, refs, objects)
+    _read_tensors(part("tensors"), label, limits, meter, refs, objects)
 
     def persistent_load(pid: Any) -> Any:
-        if isinstance(pid, str) and pid in tensors:
-            return tensors[pid]
-        raise UnsupportedCheckpointError(f"{label}: pickle refers to {str(pid)[:40]!r}, which is not a saved tensor")
+        if isinstance(pid, tuple) and pid:
+            return pid[0]  # ('module', class, file, source): torch returns the class the pickle named
+        try:
+            return objects[int(pid)]
+        except (KeyError, TypeError, ValueError):
+            raise UnsupportedCheckpointError(f"{label}: pickle refers to {str(pid)[:40]!r}, "
+                                             "which is not a saved tensor") from None
 
-    obj, _ = unpickle_at(part("pickle"), 0, f"{label}: pickle", limits, persistent_load)
-    return obj
+    main = PickleStream(part("pickle"), limits, meter, refs).read(0, f"{label}: pickle", persistent_load)
+    if main.error is not None:
+        raise main.error
+    return main.obj
+
+
+def _completed(result: PickleRead, what: str) -> PickleRead:
+    if result.error is not None:
+        raise result.error
+    if frame_past_stop(result):
+        raise AmbiguousContainerError(f"{what}: ambiguous container: a pickle FRAME runs past its STOP")
+    return result
+
+
+def _count(value: Any, what: str, limits: Limits) -> int:
+    if type(value) is not int or value < 0:
+        raise ArchiveError(f"{what}: count is malformed")
+    limits.check("max_members", value, what)
+    return value
+
+
+def _read_storages(src: ByteSource, label: str, limits: Limits, meter: Meter, refs: list, objects: dict) -> None:
+    stream = PickleStream(src, limits, meter, refs)
+    what = f"{label}: storages"
+    head = _completed(stream.read(0, what), what)
+    pos = head.end
+    for _ in range(_count(head.obj, what, limits)):
+        rec = _completed(stream.read(pos, what), what)
+        if not (isinstance(rec.obj, tuple) and len(rec.obj) == 3 and isinstance(rec.obj[2], StorageType)
+                and rec.obj[2].dtype is not None):
+            raise MalformedPickleError(f"{what}: malformed storage record")
+        key, location, stype = rec.obj
+        pos = rec.end
+        if pos + 8 > src.size:
+            raise ArchiveError(f"{what}: truncated before storage {key!r}")
+        (numel,) = struct.unpack("<q", src.pread(pos, 8))
+        nbytes = numel * stype.dtype.itemsize
+        if numel < 0 or pos + 8 + nbytes > src.size:
+            raise ArchiveError(f"{what}: storage {key!r} runs past the end (truncated?)")
+        limits.check("max_storage_bytes", nbytes, f"{label}: storage {key}")
+        ref = StorageRef(str(key)[:40], stype.dtype, nbytes, str(location)[:40])
+        ref.bind(lambda start=pos + 8, n=nbytes: src.view(start, n))
+        _put(objects, key, ref, what)
+        pos += 8 + nbytes
+    views = _completed(stream.read(pos, f"{what} views"), what).obj
+    for view in views if isinstance(views, list) else ():
+        if not (isinstance(view, tuple) and len(view) == 4):
+            raise MalformedPickleError(f"{what}: malformed storage view")
+        target, root_key, offset, numel = view
+        root = objects.get(root_key) if _hashable(root_key) else None
+        if not isinstance(root, StorageRef) or type(offset) is not int or type(numel) is not int:
+            raise ArchiveError(f"{label}: storage view {str(target)[:40]!r} refers to a missing storage")
+        isz = root.dtype.itemsize
+        if offset < 0 or numel < 0 or (offset + numel) * isz > root.nbytes:
+            raise ArchiveError(f"{label}: storage view {str(target)[:40]!r} reaches past its storage")
+        ref = StorageRef(str(target)[:40], root.dtype, numel * isz, root.location)
+        ref.bind(lambda root=root, a=offset * isz, n=numel * isz: root.buffer()[a:a + n])
+        _put(objects, target, ref, what)
+
+
+def _read_tensors(src: ByteSource, label: str, limits: Limits, meter: Meter, refs: list, objects: dict) -> None:
+    stream = PickleStream(src, limits, meter, refs)
+    what = f"{label}: tensors"
+    head = _completed(stream.read(0, what), what)
+    pos = head.end
+    for _ in range(_count(head.obj, what, limits)):
+        rec = _completed(stream.read(pos, what), what)
+        if not (isinstance(rec.obj, tuple) and len(rec.obj) == 3):
+            raise MalformedPickleError(f"{what}: malformed tensor record")
+        key, storage_id, _tensor_type = rec.obj
+        storage = objects.get(storage_id) if _hashable(storage_id) else None
+        if not isinstance(storage, StorageRef):
+            raise ArchiveError(f"{label}: tensor {str(key)[:40]!r} refers to a missing storage")
+        pos = rec.end
+        if pos + 8 > src.size:
+            raise ArchiveError(f"{what}: truncated")
+        (ndim,) = struct.unpack("<i", src.pread(pos, 4))
+        if not 0 <= ndim <= 64:
+            raise ArchiveError(f"{label}: tensor {str(key)[:40]!r} has {ndim} dimensions")
+        pos += 8  # ndim was once written as 8 bytes; torch skips the other 4
+        dims = struct.unpack(f"<{2 * ndim + 1}q", src.pread(pos, 16 * ndim + 8))
+        pos += 16 * ndim + 8
+        meter.charge_elements(1, what)
+        _put(objects, key, TensorRef(storage, storage.dtype, dims[-1], tuple(dims[:ndim]), tuple(dims[ndim:2 * ndim]),
+                                     max_bytes=limits.max_storage_bytes), what)
+
+
+def _hashable(key: Any) -> bool:
+    return type(key) in (int, str, bytes)
+
+
+def _put(objects: dict, key: Any, value: Any, what: str) -> None:
+    if not _hashable(key):
+        raise MalformedPickleError(f"{what}: key of type {type(key).__name__}")
+    if len(objects) >= 1 << 20:
+        raise LimitExceeded(f"{what}: too many storages and tensors")
+    objects[key] = value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import ArchiveError, TorchMissingError
+from ..errors import ArchiveError, LimitExceeded, TorchMissingError
 from .dtypes import DType
 
 #: A callable that returns exactly ``nbytes`` bytes of one storage, little-endian.
@@ -76,7 +76,7 @@ class TensorRef:
                  "name")
 
     def __init__(self, storage: StorageRef, dtype: DType, offset: int, shape: tuple, stride: tuple,
-                 requires_grad: bool = False):
+                 requires_grad: bool = False, *, max_bytes: int | None = None):
         self.storage = storage
         self._dtype = dtype
         self.storage_offset = offset
@@ -86,7 +86,7 @@ class TensorRef:
         self.is_parameter = False
         self.attrs: dict[str, Any] = {}
         self.name: str | None = None
-        self._check_bounds()
+        self._check_bounds(max_bytes)
 
     @property
     def dtype(self) -> str:
@@ -111,15 +111,25 @@ class TensorRef:
         """Logical byte size: elements × item size."""
         return self.numel * self._dtype.itemsize
 
-    def _check_bounds(self) -> None:
-        # A view that reaches outside its storage would read foreign memory; refuse it up front.
+    def _check_bounds(self, max_bytes: int | None) -> None:
+        # A view that reaches outside its storage would read foreign memory; refuse it up front. A view's
+        # logical size is bounded too: a stride-0 view of 4 bytes can claim 2**30 elements, and everything
+        # that materialises values (--hash, diff, convert) works on the logical size.
         if len(self.shape) != len(self.stride):
             raise ArchiveError(f"tensor in storage {self.storage.key!r}: shape {self.shape} and stride {self.stride} differ in rank")
         if any(d < 0 for d in self.shape) or any(s < 0 for s in self.stride) or self.storage_offset < 0:
             raise ArchiveError(f"tensor in storage {self.storage.key!r}: negative size, stride or offset")
-        if self.numel == 0:
+        numel = 1
+        for d in self.shape:
+            numel *= d
+        if max_bytes is not None and numel * self._dtype.itemsize > max_bytes:
+            raise LimitExceeded(f"tensor in storage {self.storage.key!r}: shape {self.shape[:8]} is "
+                                f"{numel * self._dtype.itemsize:,} bytes, over max_storage_bytes={max_bytes:,}")
+        if numel == 0:
             return
-        last = self.storage_offset + sum((d - 1) * s for d, s in zip(self.shape, self.stride))
+        last = self.storage_offset
+        for d, s in zip(self.shape, self.stride):
+            last += (d - 1) * s
         end_bytes = (last + 1) * self._dtype.itemsize
         if end_bytes > self.storage.nbytes:
             raise ArchiveError(

@@ -1,4 +1,4 @@
-"""Bounded walks over an unpickled object: no recursion, each container visited once."""
+"""Bounded walks over an unpickled object: no recursion, each container visited once, keys rendered short."""
 
 from __future__ import annotations
 
@@ -6,15 +6,47 @@ from typing import Any, Iterator
 
 from ..errors import LimitExceeded
 from .limits import Limits
+from .meter import Meter
+from .pickle.records import Instance
 from .tensor import TensorRef
 
+_SEGMENT = 200  # characters of one path segment kept; longer keys are cut (paths are labels, keys stay exact)
 
-def iter_tensors(obj: Any, limits: Limits, prefix: str = "") -> Iterator[tuple[str, TensorRef]]:
+
+def key_text(key: Any) -> str:
+    """A dict key as a path segment: strings as they are (cut to 200 characters), others summarised.
+
+    ``str()`` of a tuple key can be gigabytes long and of a huge int can raise;
+    neither ever reaches a path.
+    """
+    if isinstance(key, str):
+        return key if len(key) <= _SEGMENT else key[:_SEGMENT] + "…"
+    if type(key) is int:
+        return str(key) if key.bit_length() <= 64 else f"<int of {key.bit_length()} bits>"
+    if isinstance(key, (float, bool)) or key is None:
+        return repr(key)
+    if isinstance(key, (tuple, frozenset)):
+        return f"<{type(key).__name__} of {len(key)}>"
+    return f"<{type(key).__name__}>"
+
+
+def _children(value: Any) -> list[tuple[str, Any]] | None:
+    if isinstance(value, dict):
+        return [(key_text(k), v) for k, v in value.items()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [(str(i), v) for i, v in enumerate(value)]
+    if isinstance(value, Instance):
+        return value.children()
+    return None
+
+
+def iter_tensors(obj: Any, limits: Limits, prefix: str = "", meter: Meter | None = None) -> Iterator[tuple[str, TensorRef]]:
     """Yield ``(path, TensorRef)`` for every tensor reachable from ``obj``, in pickle order.
 
-    Paths join dict keys and list indices with ``/``. A container reached twice
-    (shared through the memo, or a cycle) is walked once, so a "billion laughs"
-    pickle costs time linear in its size; depth and node count are bounded.
+    Paths join dict keys (see :func:`key_text`) and list indices with ``/``. A
+    container reached twice (shared through the memo, or a cycle) is walked once,
+    so a "billion laughs" pickle costs time linear in its size; depth, node count
+    and path bytes are bounded, and charged to ``meter`` when one is given.
     """
     seen: set[int] = set()
     stack: list[tuple[str, Any, int]] = [(prefix, obj, 0)]
@@ -26,13 +58,8 @@ def iter_tensors(obj: Any, limits: Limits, prefix: str = "") -> Iterator[tuple[s
                 value.name = path
             yield path, value
             continue
-        if isinstance(value, dict):
-            children = [(f"{path}/{k}" if path else str(k), v) for k, v in value.items()]
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            children = [(f"{path}/{i}" if path else str(i), v) for i, v in enumerate(value)]
-        else:
-            continue
-        if id(value) in seen:
+        children = _children(value)
+        if children is None or id(value) in seen:
             continue
         seen.add(id(value))
         nodes += 1
@@ -40,4 +67,8 @@ def iter_tensors(obj: Any, limits: Limits, prefix: str = "") -> Iterator[tuple[s
             raise LimitExceeded(f"object has more than max_walk_nodes={limits.max_walk_nodes:,} containers")
         if depth >= limits.max_nesting:
             raise LimitExceeded(f"object nested deeper than max_nesting={limits.max_nesting}")
-        stack.extend((p, v, depth + 1) for p, v in reversed(children))
+        if meter is not None:
+            meter.charge_bytes(len(path) * len(children), "walking the object")
+            if not nodes & 1023:
+                meter.tick("walking the object")
+        stack.extend((f"{path}/{k}" if path else k, v, depth + 1) for k, v in reversed(children))

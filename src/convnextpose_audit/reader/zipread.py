@@ -1,10 +1,17 @@
-"""A zip reader as tolerant as torch's and stricter where it matters.
+"""A zip reader that finds what torch's zip reader (miniz, through PyTorchStreamReader) finds, or refuses.
 
-Python's :mod:`zipfile` refuses members whose CRC is wrong and insists that
-local and central names agree; torch (miniz) loads such files. This reader
-takes sizes and offsets from the central directory, reports CRC and header
-disagreements as warnings, never extracts anything, and bounds member count
-and inflated size.
+torch reads archives with miniz, not Python's :mod:`zipfile`, and miniz differs:
+it takes the *last* end-of-central-directory signature with at least 22 bytes
+after it, searching a fixed window back from the end; it honours a ZIP64 locator
+whenever its signature is present (miniz 3 first looks right before the locator,
+miniz 2 only where the locator points); miniz 3 treats bytes between the central
+directory and its end record as a prefix and shifts every offset by them; it
+looks names up case-insensitively (ASCII) in a sorted directory, so ``DATA.PKL``
+and ``data.pkl`` are the same name with an unpredictable winner; it stops names
+at NUL where C strings are used. This reader parses the way miniz does, and
+refuses with :class:`AmbiguousContainerError` wherever two miniz versions, or
+miniz and another reader, could pick different bytes. Nothing is extracted;
+member count and inflated size are bounded.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from ..errors import ArchiveError, LimitExceeded
+from ..errors import AmbiguousContainerError, ArchiveError, LimitExceeded
 from .limits import Limits
 from .source import ByteSource, MemorySource, SliceSource
 
@@ -23,15 +30,18 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _CDH = struct.Struct("<4s6H3L5H2L")
 _LFH = struct.Struct("<4s5H3L2H")
 
-ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_FLAG_ENCRYPTED = 0x1
+LOCAL_MAGIC = b"PK\x03\x04"
+_EOCD_SIG, _EOCD64_SIG, _LOC_SIG, _CDH_SIG = b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07", b"PK\x01\x02"
+_FLAG_ENCRYPTED, _FLAG_STRONG, _FLAG_MASKED, _FLAG_UTF8 = 0x1, 0x40, 0x2000, 0x800
 _STORED, _DEFLATED = 0, 8
+_U16, _U32 = 0xFFFF, 0xFFFFFFFF
 
 
 @dataclass
 class ZipMember:
-    """One central-directory entry."""
+    """One central-directory entry; ``raw`` is the name as stored, ``name`` its text for display."""
 
+    raw: bytes
     name: str
     header_offset: int
     method: int
@@ -41,180 +51,257 @@ class ZipMember:
     usize: int
 
 
+def locate_end_record(source: ByteSource) -> int | None:
+    """Offset of the end-of-central-directory record as miniz finds it, or None.
+
+    miniz scans 4 KiB windows backwards from the end (windows overlap by 3 bytes)
+    and takes the last signature with at least 22 bytes after it; it gives up once
+    a window starts 65,557 or more bytes before the end.
+    """
+    size = source.size
+    if size < _EOCD.size:
+        return None
+    window = 4096
+    cur = max(size - window, 0)
+    while True:
+        n = min(window, size - cur)
+        buf = source.pread(cur, n)
+        at = buf.rfind(_EOCD_SIG)
+        while at >= 0 and size - (cur + at) < _EOCD.size:
+            at = buf.rfind(_EOCD_SIG, 0, at + 3)
+        if at >= 0:
+            return cur + at
+        if cur == 0 or size - cur >= 0xFFFF + _EOCD.size:
+            return None
+        cur = max(cur - (window - 3), 0)
+
+
 class ZipArchive:
-    """The members of one zip, readable in place. ``warnings`` collects tolerated oddities."""
+    """The members of one zip, readable in place, parsed as miniz parses it. ``warnings`` collects oddities."""
 
     def __init__(self, source: ByteSource, limits: Limits):
         self.source = source
         self.label = source.label
         self.limits = limits
         self.warnings: list[str] = []
-        self.members: dict[str, ZipMember] = {}
-        self._data_offsets: dict[str, int] = {}
-        self._crc_checked: set[str] = set()
+        self.members: list[ZipMember] = []
+        self._by_folded: dict[bytes, ZipMember] = {}
+        self._data_offsets: dict[bytes, int] = {}
         self._read_central_directory()
 
-    # -- central directory -------------------------------------------------
+    # -- directory --------------------------------------------------------------------------------
+    def _refuse(self, why: str) -> AmbiguousContainerError:
+        return AmbiguousContainerError(f"{self.label}: ambiguous container: {why}")
+
     def _read_central_directory(self) -> None:
         src = self.source
-        tail_len = min(src.size, _EOCD.size + 0xFFFF)
-        tail = src.pread(src.size - tail_len, tail_len)
-        at = tail.rfind(b"PK\x05\x06")
-        if at < 0 or at + _EOCD.size > len(tail):
+        eocd = locate_end_record(src)
+        if eocd is None:
             raise ArchiveError(f"{self.label}: zip end-of-central-directory record not found (truncated zip?)")
-        eocd_pos = src.size - tail_len + at
-        _, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, _comment = _EOCD.unpack_from(tail, at)
-        if disk != 0 or cd_disk != 0:
+        _, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = _EOCD.unpack(src.pread(eocd, _EOCD.size))
+        if eocd + _EOCD.size + comment_len != src.size:
+            raise self._refuse(f"{src.size - eocd - _EOCD.size - comment_len:,} bytes after the zip end record's "
+                               "comment (trailing data)")
+        zip64_len = 0
+        if eocd >= _EOCD64_LOC.size + _EOCD64.size and src.pread(eocd - _EOCD64_LOC.size, 4) == _LOC_SIG:
+            n_disk, n_total, cd_size, cd_offset, disk, cd_disk = self._zip64(eocd, n_disk, n_total, cd_size, cd_offset)
+            zip64_len = _EOCD64_LOC.size + _EOCD64.size
+        if n_total != n_disk or disk or cd_disk:
             raise ArchiveError(f"{self.label}: multi-disk zips are not supported")
-        if 0xFFFF in (n_total, n_disk) or 0xFFFFFFFF in (cd_size, cd_offset):
-            n_total, cd_size, cd_offset = self._zip64_eocd(eocd_pos)
         self.limits.check("max_members", n_total, f"{self.label}: zip member count")
-        if cd_offset + cd_size > src.size:
-            raise ArchiveError(f"{self.label}: zip central directory lies past the end of the file (truncated?)")
-        cd = src.pread(cd_offset, cd_size)
+        if cd_size < n_total * _CDH.size or cd_offset + cd_size > src.size or eocd < cd_offset + cd_size:
+            raise ArchiveError(f"{self.label}: zip central directory does not fit the file (truncated?)")
+        if eocd - zip64_len != cd_offset + cd_size:
+            # miniz 3 takes such a gap for a prefix and shifts every offset by it; miniz 2 does not.
+            raise self._refuse(f"{eocd - zip64_len - cd_offset - cd_size:,} bytes between the central directory and "
+                               "its end record; torch versions disagree on where the archive starts")
+        self._read_entries(src.pread(cd_offset, cd_size), cd_offset, n_total)
+
+    def _zip64(self, eocd: int, *fields32: int) -> tuple[int, ...]:
+        loc_sig, loc_disk, rec_off, n_disks = _EOCD64_LOC.unpack(self.source.pread(eocd - _EOCD64_LOC.size,
+                                                                                   _EOCD64_LOC.size))
+        where = eocd - _EOCD64_LOC.size - _EOCD64.size
+        if rec_off != where:
+            # miniz 3 reads the record just before the locator, miniz 2 where the locator points.
+            raise self._refuse(f"the ZIP64 locator points at offset {rec_off:,}, not at the record before it ({where:,})")
+        (sig, rec_size, _made, _need, disk, cd_disk, n_disk, n_total, cd_size, cd_offset) = _EOCD64.unpack(
+            self.source.pread(where, _EOCD64.size))
+        if sig != _EOCD64_SIG or rec_size < _EOCD64.size - 12:
+            raise ArchiveError(f"{self.label}: corrupt ZIP64 end-of-central-directory record")
+        if n_disks != 1 or loc_disk:
+            raise ArchiveError(f"{self.label}: multi-disk zips are not supported")
+        for value32, value64, limit in zip(fields32, (n_disk, n_total, cd_size, cd_offset), (_U16, _U16, _U32, _U32)):
+            if value32 != limit and value32 != value64:
+                raise self._refuse("the ZIP64 end record and the classic end record disagree")
+        return n_disk, n_total, cd_size, cd_offset, disk, cd_disk
+
+    def _read_entries(self, cd: bytes, cd_offset: int, count: int) -> None:
         pos = 0
-        for _ in range(n_total):
-            if pos + _CDH.size > len(cd):
-                raise ArchiveError(f"{self.label}: zip central directory is shorter than its entry count")
-            (sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _disk, _ia, _ea,
-             offset) = _CDH.unpack_from(cd, pos)
-            if sig != b"PK\x01\x02":
+        for _ in range(count):
+            if pos + _CDH.size > len(cd) or cd[pos:pos + 4] != _CDH_SIG:
                 raise ArchiveError(f"{self.label}: corrupt zip central directory entry at {cd_offset + pos:,}")
-            end_name = pos + _CDH.size + nlen
-            if end_name + elen + clen > len(cd):
+            (_sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, disk, _ia, _ea,
+             offset) = _CDH.unpack_from(cd, pos)
+            end = pos + _CDH.size + nlen + elen + clen
+            if end > len(cd):
                 raise ArchiveError(f"{self.label}: zip central directory entry overruns the directory")
-            raw_name = cd[pos + _CDH.size:end_name]
-            extra = cd[end_name:end_name + elen]
-            pos = end_name + elen + clen
-            if 0xFFFFFFFF in (csize, usize, offset):
-                usize, csize, offset = _zip64_extra(extra, usize, csize, offset, self.label)
-            name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", "replace")
-            if name in self.members:
-                # Tools disagree on which copy they read; a clean first copy could hide a hostile second.
-                raise ArchiveError(f"{self.label}: duplicate zip member {name!r} (ambiguous; refused)")
-            self.members[name] = ZipMember(name, offset, method, flags, crc, csize, usize)
+            raw = cd[pos + _CDH.size:pos + _CDH.size + nlen]
+            if _U32 in (csize, usize, offset):
+                usize, csize, offset = _zip64_extra(cd[pos + _CDH.size + nlen:pos + _CDH.size + nlen + elen],
+                                                    usize, csize, offset, self.label)
+            elif (method == _STORED and csize != usize) or (usize and not csize):
+                raise ArchiveError(f"{self.label}: zip member {_text(raw, flags)!r} has inconsistent sizes")
+            if disk not in (0, 1):
+                raise ArchiveError(f"{self.label}: multi-disk zips are not supported")
+            if flags & _FLAG_MASKED:
+                raise ArchiveError(f"{self.label}: zip with a masked local directory (encrypted)")
+            self._add(ZipMember(raw, _text(raw, flags), offset, method, flags, crc, csize, usize))
+            pos = end
+        if pos != len(cd):
+            raise self._refuse(f"{len(cd) - pos:,} bytes in the central directory after its last entry")
 
-    def _zip64_eocd(self, eocd_pos: int) -> tuple[int, int, int]:
-        if eocd_pos < _EOCD64_LOC.size:
-            raise ArchiveError(f"{self.label}: zip64 locator missing")
-        sig, _disk, rec_off, _n = _EOCD64_LOC.unpack(self.source.pread(eocd_pos - _EOCD64_LOC.size, _EOCD64_LOC.size))
-        if sig != b"PK\x06\x07":
-            raise ArchiveError(f"{self.label}: zip64 locator missing")
-        rec = self.source.pread(rec_off, _EOCD64.size)
-        fields = _EOCD64.unpack(rec)
-        if fields[0] != b"PK\x06\x06":
-            raise ArchiveError(f"{self.label}: corrupt zip64 end-of-central-directory record")
-        return fields[7], fields[8], fields[9]
+    def _add(self, m: ZipMember) -> None:
+        if b"\0" in m.raw:
+            raise self._refuse(f"zip member name {m.name!r} contains NUL (C readers cut it there)")
+        folded = m.raw.lower()  # bytes.lower() folds ASCII only, as miniz's MZ_TOLOWER does
+        other = self._by_folded.get(folded)
+        if other is not None:
+            same = "duplicate zip member" if other.raw == m.raw else "zip members differing only in case"
+            raise self._refuse(f"{same} {other.name!r} / {m.name!r} (readers disagree on which one they read)")
+        self._by_folded[folded] = m
+        self.members.append(m)
 
-    # -- members -----------------------------------------------------------
-    def member(self, name: str) -> ZipMember:
-        """Return the entry named ``name`` or raise :class:`ArchiveError`."""
-        try:
-            return self.members[name]
-        except KeyError:
-            raise ArchiveError(f"{self.label}: missing zip member {name!r}") from None
+    # -- lookup -----------------------------------------------------------------------------------
+    def find(self, name: bytes | str) -> ZipMember | None:
+        """The member miniz would find for ``name`` (ASCII case-insensitive), or None."""
+        raw = name.encode("utf-8") if isinstance(name, str) else name
+        return self._by_folded.get(raw.lower())
 
-    def _data_offset(self, m: ZipMember) -> int:
-        off = self._data_offsets.get(m.name)
+    def member(self, name: bytes | str) -> ZipMember:
+        """Like :meth:`find`, raising :class:`ArchiveError` when absent."""
+        m = self.find(name)
+        if m is None:
+            raise ArchiveError(f"{self.label}: missing zip member {name!r}")
+        return m
+
+    # -- data -------------------------------------------------------------------------------------
+    def data_offset(self, m: ZipMember) -> int:
+        """Where the member's bytes start: after its local header, whose own name and extra lengths count."""
+        off = self._data_offsets.get(m.raw)
         if off is not None:
             return off
-        if m.flags & _FLAG_ENCRYPTED:
+        if m.flags & (_FLAG_ENCRYPTED | _FLAG_STRONG):
             raise ArchiveError(f"{self.label}: zip member {m.name!r} is encrypted")
         if m.method not in (_STORED, _DEFLATED):
             raise ArchiveError(f"{self.label}: zip member {m.name!r} uses unsupported compression method {m.method}")
-        head = self.source.pread(m.header_offset, _LFH.size)
-        sig, _v, _flags, _method, _t, _d, _crc, _cs, _us, nlen, elen = _LFH.unpack(head)
-        if sig != b"PK\x03\x04":
+        if m.header_offset + _LFH.size > self.source.size:
+            raise ArchiveError(f"{self.label}: zip member {m.name!r} has no local header (truncated?)")
+        sig, _v, _flags, _method, _t, _d, _crc, _cs, _us, nlen, elen = _LFH.unpack(
+            self.source.pread(m.header_offset, _LFH.size))
+        if sig != LOCAL_MAGIC:
             raise ArchiveError(f"{self.label}: zip member {m.name!r} has no local header at {m.header_offset:,}")
-        local_name = self.source.pread(m.header_offset + _LFH.size, nlen).decode("utf-8", "replace")
-        if local_name != m.name:
-            self.warnings.append(f"zip member {m.name!r}: local header names it {local_name!r}; central directory used")
+        local = self.source.pread(m.header_offset + _LFH.size, nlen) if nlen <= 0xFFFF else b""
+        if local != m.raw:
+            self.warnings.append(f"zip member {m.name!r}: local header names it {_text(local, m.flags)!r}; "
+                                 "central directory used, as torch does")
         off = m.header_offset + _LFH.size + nlen + elen
         if off + m.csize > self.source.size:
             raise ArchiveError(f"{self.label}: zip member {m.name!r} runs past the end of the file (truncated?)")
-        self._data_offsets[m.name] = off
+        self._data_offsets[m.raw] = off
         return off
 
-    def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False) -> bytes | memoryview:
-        """Return the whole member's bytes, at most ``max_bytes``.
-
-        ``mapped`` returns a zero-copy view for stored members (tensor data);
-        otherwise the bytes are read, so metadata reads never map the file.
-        """
-        m = self.member(name)
+    def read(self, m: ZipMember, max_bytes: int, what: str = "member", mapped: bool = False) -> bytes | memoryview:
+        """The member's whole content, at most ``max_bytes``; ``mapped`` gives a zero-copy view when stored."""
         if m.usize > max_bytes:
-            raise LimitExceeded(f"{self.label}: {what} {name!r} is {m.usize:,} bytes, over the limit of {max_bytes:,}")
-        off = self._data_offset(m)
+            raise LimitExceeded(f"{self.label}: {what} {m.name!r} is {m.usize:,} bytes, over the limit of {max_bytes:,}")
+        off = self.data_offset(m)
         if m.method == _STORED:
-            if m.csize != m.usize:
-                raise ArchiveError(f"{self.label}: stored zip member {name!r} has differing sizes")
-            data = self.source.view(off, m.usize) if mapped else self.source.pread(off, m.usize)
-        else:
-            data = self._inflate(m, off, m.usize)
-        self._check_crc(m, data)
-        return data
+            return self.source.view(off, m.usize) if mapped else self.source.pread(off, m.usize)
+        return inflate(self.source, off, m.csize, m.usize, f"{self.label}: zip member {m.name!r}")
 
-    def head(self, name: str, n: int) -> bytes:
-        """Return up to ``n`` leading bytes of a member (for sniffing its format)."""
-        m = self.member(name)
-        off = self._data_offset(m)
-        if m.method == _STORED:
-            return self.source.pread(off, min(n, m.usize))
-        d = zlib.decompressobj(-15)
-        try:
-            return d.decompress(self.source.pread(off, min(m.csize, 64 * 1024)), min(n, m.usize))
-        except zlib.error as exc:
-            raise ArchiveError(f"{self.label}: zip member {name!r} does not inflate: {exc}") from None
-
-    def open_inner(self, name: str, label: str) -> ByteSource:
+    def open_inner(self, m: ZipMember, label: str) -> ByteSource:
         """A byte source over a member: in place when stored, inflated into memory (bounded) when deflated."""
-        m = self.member(name)
-        off = self._data_offset(m)
+        off = self.data_offset(m)
         if m.method == _STORED:
             return SliceSource(self.source, off, m.usize, label)
-        self.limits.check("max_inflate_bytes", m.usize, f"{self.label}: inflated size of {name!r}")
-        return MemorySource(self._inflate(m, off, m.usize), label)
+        self.limits.check("max_inflate_bytes", m.usize, f"{self.label}: inflated size of {m.name!r}")
+        return MemorySource(inflate(self.source, off, m.csize, m.usize, f"{self.label}: zip member {m.name!r}"), label)
 
-    def _inflate(self, m: ZipMember, off: int, usize: int) -> bytearray:
-        # Output is capped at usize + 1 so a bomb stops one byte past its declared size.
-        d = zlib.decompressobj(-15)
-        out = bytearray()
-        pos, left = off, m.csize
-        try:
-            while left > 0 and len(out) <= usize:
-                chunk = self.source.pread(pos, min(left, 1 << 20))
-                pos += len(chunk)
-                left -= len(chunk)
-                out += d.decompress(chunk, usize + 1 - len(out))
-        except zlib.error as exc:
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} does not inflate: {exc}") from None
-        if len(out) > usize:
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} inflates past its declared {usize:,} bytes")
-        if len(out) < usize:
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} inflates to {len(out):,} of {usize:,} declared bytes")
-        return out  # a bytearray: no second copy of what may be a large inner archive
-
-    def _check_crc(self, m: ZipMember, data) -> None:
-        if m.name in self._crc_checked:
-            return
-        self._crc_checked.add(m.name)
+    def check_crc(self, m: ZipMember, data) -> None:
+        """Warn (as torch does not check) when a member's CRC-32 is wrong."""
         if zlib.crc32(data) != m.crc:
             self.warnings.append(f"zip member {m.name!r}: CRC-32 mismatch (torch loads it anyway)")
+
+
+def inflate(source: ByteSource, off: int, csize: int, usize: int, what: str) -> bytearray:
+    """Inflate a raw deflate stream of ``csize`` bytes to exactly ``usize`` bytes, never more than usize + 1.
+
+    The stream must end where its compressed size says: miniz and zlib agree on
+    complete streams, so anything else is refused rather than guessed.
+    """
+    d = zlib.decompressobj(-15)
+    out = bytearray()
+    pos, left = off, csize
+    try:
+        while left > 0 and len(out) <= usize:
+            chunk = source.pread(pos, min(left, 1 << 20))
+            pos += len(chunk)
+            left -= len(chunk)
+            out += d.decompress(chunk, usize + 1 - len(out))
+    except zlib.error as exc:
+        raise ArchiveError(f"{what} does not inflate: {exc}") from None
+    if len(out) > usize:
+        raise ArchiveError(f"{what} inflates past its declared {usize:,} bytes")
+    if len(out) < usize or not d.eof:
+        raise ArchiveError(f"{what} inflates to {len(out):,} of {usize:,} declared bytes")
+    return out
+
+
+def _text(raw: bytes, flags: int) -> str:
+    return raw.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
 
 
 def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int, label: str) -> tuple[int, int, int]:
     pos = 0
     while pos + 4 <= len(extra):
         tag, size = struct.unpack_from("<HH", extra, pos)
-        body = extra[pos + 4:pos + 4 + size]
+        if pos + 4 + size > len(extra):
+            break
         if tag == 1:
-            vals = list(struct.unpack_from(f"<{len(body) // 8}Q", body)) if len(body) >= 8 else []
-            if usize == 0xFFFFFFFF and vals:
+            body = extra[pos + 4:pos + 4 + size]
+            vals = list(struct.unpack_from(f"<{len(body) // 8}Q", body))
+            if usize == _U32 and vals:
                 usize = vals.pop(0)
-            if csize == 0xFFFFFFFF and vals:
+            if csize == _U32 and vals:
                 csize = vals.pop(0)
-            if offset == 0xFFFFFFFF and vals:
+            if offset == _U32 and vals:
                 offset = vals.pop(0)
             return usize, csize, offset
         pos += 4 + size
     raise ArchiveError(f"{label}: zip64 sizes missing from the central directory")
+
+
+def local_members(source: ByteSource, limits: Limits) -> list[tuple[int, int, bytes]]:
+    """Every local header in the file, found by a linear scan: ``(data offset, method, name)``.
+
+    Used only when an archive is refused: whatever any zip reader could take for a
+    member starts after a local header, so scanning each for pickles leaves no
+    hidden payload behind a directory we would not trust.
+    """
+    found: list[tuple[int, int, bytes]] = []
+    pos, size, step = 0, source.size, 1 << 20
+    while pos < size:
+        chunk = source.pread(pos, min(step + 3, size - pos))
+        at = chunk.find(LOCAL_MAGIC)
+        while at >= 0 and at < step:
+            off = pos + at
+            if off + _LFH.size <= size:
+                fields = _LFH.unpack(source.pread(off, _LFH.size))
+                method, nlen, elen = fields[3], fields[9], fields[10]
+                start = off + _LFH.size + nlen + elen
+                if start <= size:
+                    found.append((start, method, source.pread(off + _LFH.size, min(nlen, size - off - _LFH.size))))
+                    limits.check("max_members", len(found), f"{source.label}: local headers")
+            at = chunk.find(LOCAL_MAGIC, at + 1)
+        pos += step
+    return found

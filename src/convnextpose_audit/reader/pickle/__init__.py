@@ -1,0 +1,119 @@
+"""The restricted pickle reader: run a pickle as data, and name every global it references.
+
+Two entry points share one machine (:mod:`.machine`), so they frame every opcode
+exactly as CPython's C unpickler (what ``torch.load(weights_only=False)`` runs):
+
+- :func:`read_pickle` builds the object (stand-ins for allowlisted globals, inert
+  records for the rest) and lists every global reference. If it cannot reach
+  STOP for any reason (a limit, a malformed structure, a bug), the independent
+  :func:`scan_pickle` runs over the same bytes, so the list of globals never
+  depends on the structure being readable.
+- :func:`scan_pickle` is the linear safety scan: it builds nothing, hashes
+  nothing and is bounded only by opcodes, stack and memo; it stops exactly where
+  the C unpickler would stop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ...errors import AuditError, CheckpointReadError
+from ..limits import Limits
+from ..meter import Meter
+from .machine import GlobalRef, Machine, Truncated
+from .records import Global, Instance
+from .shapes import Shapes
+from .values import Values
+
+__all__ = ["GlobalRef", "Global", "Instance", "PickleRead", "PickleReader", "PickleScan", "Truncated", "read_pickle",
+           "scan_pickle"]
+
+
+@dataclass
+class PickleScan:
+    """What the safety scan saw: every global reference, where the pickle ended, why it stopped early."""
+
+    globals: list[GlobalRef] = field(default_factory=list)
+    end: int | None = None  #: offset just past STOP, or None if the C unpickler would not reach STOP
+    error: str | None = None  #: why it stopped before STOP (the C unpickler fails there too)
+    truncated: bool = False  #: it stopped because the bytes ran out
+    frames: list[tuple[int, int]] = field(default_factory=list)  #: (start, end) of every FRAME
+
+
+@dataclass
+class PickleRead:
+    """A structured read: the object and end offset, or the error; plus every global reference."""
+
+    obj: Any
+    end: int | None
+    globals: list[GlobalRef]
+    error: CheckpointReadError | None = None
+    frames: list[tuple[int, int]] = field(default_factory=list)
+    truncated: bool = False  #: the bytes ran out before STOP (in the structured read or in the fallback scan)
+
+
+def scan_pickle(data: bytes, *, member: str, limits: Limits, start: int = 0,
+                persistent: bool = False) -> PickleScan:
+    """Name every global the pickle at ``data[start:]`` references before the C unpickler would stop.
+
+    ``persistent`` says whether the loader installs a persistent-id handler for
+    this pickle (without one, a persistent id stops the C unpickler). Never raises
+    for bad input: the reason for stopping is in the result.
+    """
+    machine = Machine(data, member=member, limits=limits, meter=None, semantics=Shapes(member, persistent))
+    out = PickleScan(globals=machine.globals, frames=machine.frames)
+    try:
+        _obj, out.end = machine.load(start)
+    except Truncated as exc:
+        out.error, out.truncated = str(exc), True
+    except AuditError as exc:
+        out.error = str(exc)
+    return out
+
+
+class PickleReader:
+    """Structured reads of the pickles in one byte string; the machine is built once and reused."""
+
+    def __init__(self, data: bytes, *, member: str, limits: Limits, meter: Meter,
+                 module_mapping: dict[str, str] | None = None):
+        self.data = data
+        self.member = member
+        self.limits = limits
+        self.values = Values(member, limits, meter)
+        self.machine = Machine(data, member=member, limits=limits, meter=meter, semantics=self.values,
+                               module_mapping=module_mapping)
+
+    def read(self, start: int = 0, persistent_load: Callable[[Any], Any] | None = None) -> PickleRead:
+        """Build the pickle at ``start`` (see :func:`read_pickle`)."""
+        machine, values = self.machine, self.values
+        values.persistent_load = persistent_load
+        values.keys.new_run()
+        mark, frames_mark = len(machine.globals), len(machine.frames)
+        try:
+            obj, end = machine.load(start)
+            return PickleRead(obj, end, machine.globals[mark:], frames=machine.frames[frames_mark:])
+        except Truncated as exc:  # every opcode up to the end of the bytes ran: the list of globals is whole
+            return PickleRead(None, None, machine.globals[mark:], exc, machine.frames[frames_mark:], truncated=True)
+        except CheckpointReadError as exc:
+            error = exc
+        except AuditError as exc:  # not expected from the machine; kept fail-closed
+            error = CheckpointReadError(str(exc))
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+            error = CheckpointReadError(f"{self.member}: malformed pickle ({type(exc).__name__}: {exc})")
+        scan = scan_pickle(self.data, member=self.member, limits=self.limits, start=start,
+                           persistent=persistent_load is not None)
+        return PickleRead(None, scan.end, scan.globals, error, scan.frames, truncated=scan.truncated)
+
+
+def read_pickle(data: bytes, *, member: str, limits: Limits, meter: Meter, start: int = 0,
+                persistent_load: Callable[[Any], Any] | None = None,
+                module_mapping: dict[str, str] | None = None) -> PickleRead:
+    """Build the pickle's object with stand-ins and inert records; list every global it references.
+
+    Never raises :class:`AuditError` for bad input: ``error`` holds it, and
+    ``globals`` then comes from the independent safety scan of the same bytes
+    (unless the bytes simply ran out, when the structured read already saw every opcode).
+    """
+    reader = PickleReader(data, member=member, limits=limits, meter=meter, module_mapping=module_mapping)
+    return reader.read(start, persistent_load)

@@ -1,0 +1,167 @@
+"""Semantics for the safety scan: build nothing, keep only what decides where the C unpickler stops.
+
+Run by the same :class:`~.machine.Machine` as the structured read, so framing,
+stack, marks and memo behave exactly as in the C unpickler, but no dict is
+hashed, no stand-in runs and no limit on values applies: the scan is linear in
+the pickle and cannot be stopped by a structure that the structured read would
+refuse. Each value is kept as its kind only (a :class:`Kind` marker), except
+text, which is decoded: STACK_GLOBAL takes its names from strings, and a string
+the C unpickler cannot decode stops it there too. The kinds are just enough to
+fail where C fails (calling a dict, a non-tuple argument list, an unhashable
+key, BUILD on a list...). A value only a call can have produced is
+:data:`COMPUTED`: anything goes for it, which errs towards scanning on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .ops import decode_text, decode_unicode, malformed
+
+
+class Kind:
+    """The kind of a value the scan does not build; ``hashable`` as Python would judge it."""
+
+    __slots__ = ("name", "hashable")
+
+    def __init__(self, name: str, hashable: bool):
+        self.name = name
+        self.hashable = hashable
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+COMPUTED = Kind("COMPUTED", True)  # a global or a call's result: could be anything
+TUPLE = Kind("tuple", True)
+UNHASHABLE_TUPLE = Kind("tuple holding unhashable values", False)
+LIST, DICT, SET = Kind("list", False), Kind("dict", False), Kind("set", False)
+FROZENSET, BYTES, BYTEARRAY = Kind("frozenset", True), Kind("bytes", True), Kind("bytearray", False)
+OTHER = Kind("value", True)  # kept for callers: a plain value that is certainly not a string
+
+
+
+def _unhashable(value: Any) -> bool:
+    return isinstance(value, Kind) and not value.hashable
+
+
+def _tuple_like(value: Any) -> bool:
+    return type(value) is tuple or value is TUPLE or value is UNHASHABLE_TUPLE or value is COMPUTED
+
+
+class Shapes:
+    """Scan semantics (see module docstring)."""
+
+    def __init__(self, member: str, persistent: bool = False):
+        self.member = member
+        self.has_persistent = persistent  # without a handler, a persistent id stops the C unpickler
+
+    def _fail(self, what: str) -> Exception:
+        return malformed(self.member, what)
+
+    def resolve(self, module: str, name: str) -> Any:
+        return COMPUTED
+
+    def text(self, kind: str, raw: bytes) -> Any:
+        if kind == "utf8":
+            return decode_unicode(raw, self.member)
+        if kind == "str8":
+            return decode_text(raw, self.member)
+        if kind == "raw-unicode":
+            try:
+                return raw.decode("raw-unicode-escape")
+            except UnicodeDecodeError as exc:
+                raise malformed(self.member, f"UNICODE argument: {exc.reason}") from None
+        return BYTEARRAY if kind == "bytearray" else BYTES
+
+    def charge_int(self, nbytes: int) -> None:
+        pass
+
+    def ambiguous(self, what: str) -> None:
+        pass  # the framing is the same everywhere; only the value differs
+
+    @staticmethod
+    def empty_dict() -> Any:
+        return DICT
+
+    @staticmethod
+    def empty_list() -> Any:
+        return LIST
+
+    @staticmethod
+    def empty_set() -> Any:
+        return SET
+
+    @staticmethod
+    def make_tuple(items: list) -> Any:
+        return UNHASHABLE_TUPLE if any(_unhashable(v) for v in items) else TUPLE
+
+    @staticmethod
+    def make_list(items: list) -> Any:
+        return LIST
+
+    def make_dict(self, items: list) -> Any:
+        if any(_unhashable(k) for k in items[::2]):
+            raise self._fail("unhashable dict key")
+        return DICT
+
+    def make_frozenset(self, items: list) -> Any:
+        if any(_unhashable(v) for v in items):
+            raise self._fail("unhashable set member")
+        return FROZENSET
+
+    def setitems(self, target: Any, items: list) -> None:
+        if target is DICT:
+            if any(_unhashable(k) for k in items[::2]):
+                raise self._fail("unhashable dict key")
+        elif target is LIST:  # a list takes SETITEM for an int index that exists (its length is not tracked)
+            if not all(type(k) in (int, bool) or k is COMPUTED for k in items[::2]):
+                raise self._fail("list indices must be integers")
+        elif target is not COMPUTED:
+            raise self._fail(f"SETITEMS on a {target!r}")
+
+    def appends(self, target: Any, items: list) -> None:
+        if target not in (LIST, COMPUTED):
+            raise self._fail(f"APPENDS on a {target!r}")
+
+    def additems(self, target: Any, items: list) -> None:
+        if target is SET:
+            if any(_unhashable(v) for v in items):
+                raise self._fail("unhashable set member")
+        elif target is not COMPUTED:
+            raise self._fail(f"ADDITEMS on a {target!r}")
+
+    def call(self, func: Any, args: Any, how: str) -> Any:
+        if func is not COMPUTED:
+            raise self._fail(f"{how} applied to a {func!r}")
+        if how == "REDUCE" and not _tuple_like(args):
+            raise self._fail(f"{how} arguments are not a tuple")
+        return COMPUTED
+
+    def newobj(self, cls: Any, args: Any, kwargs: Any, how: str) -> Any:
+        if cls is not COMPUTED or not _tuple_like(args) \
+                or (kwargs is not None and kwargs not in (DICT, COMPUTED)):
+            raise self._fail(f"{how} with a {cls!r} class or bad arguments")
+        return COMPUTED
+
+    def build(self, inst: Any, state: Any) -> None:
+        if inst is not COMPUTED:  # built-in values have neither __setstate__ nor an instance __dict__
+            raise self._fail(f"BUILD on a {inst!r}")
+
+    def stack_global(self, machine, module: Any, name: Any, offset: int) -> Any:
+        if type(module) is str and type(name) is str:
+            machine.lookup(module, name, "STACK_GLOBAL", offset)
+            return COMPUTED
+        if all(type(v) is str or v is COMPUTED for v in (module, name)):
+            machine.lookup("<computed>", "<computed>", "STACK_GLOBAL", offset)
+            return COMPUTED
+        raise self._fail("STACK_GLOBAL requires str")
+
+    def persistent(self, pid: Any) -> Any:
+        if not self.has_persistent:
+            raise self._fail("persistent id where none is allowed")
+        return COMPUTED  # the loader's own function: runs no file code, result unknown here
+
+    def readonly(self, value: Any) -> None:
+        if value not in (BYTES, BYTEARRAY, COMPUTED):
+            raise self._fail(f"READONLY_BUFFER on a {value!r}")
