@@ -55,36 +55,41 @@ class Comparison:
         return f"same architecture, different weights ({n} of {len(self.tensors)} tensors differ)"
 
 
-def _as_float(t: TensorRef):
-    """Values as float64 for numeric comparison, or None for dtypes kept as raw bits."""
+def _as_float(t: TensorRef, chunk):
+    """A chunk's values as float64 (or complex128) for numeric comparison; None for dtypes kept as raw bits."""
     import numpy as np
 
-    arr = t.numpy()
     if t.dtype == "bfloat16":
-        return (np.asarray(arr, dtype=np.uint32) << 16).view(np.float32).astype(np.float64)
+        return (np.asarray(chunk, dtype=np.uint32) << 16).view(np.float32).astype(np.float64)
     if not t._dtype.exact:
         return None
-    if arr.dtype.kind == "c":
-        return arr.astype(np.complex128)
-    return arr.astype(np.float64)
+    return chunk.astype(np.complex128 if chunk.dtype.kind == "c" else np.float64)
+
+
+_CHUNK = 8 << 20
 
 
 def compare_tensors(name: str, a: TensorRef, b: TensorRef) -> TensorDiff:
-    """Compare two same-shape, same-dtype tensors; reads each one's bytes once (mapped where possible)."""
+    """Compare two same-shape, same-dtype tensors chunk by chunk (bounded memory, mapped where possible)."""
     import numpy as np
 
-    x, y = a.numpy(), b.numpy()
-    if np.array_equal(np.ascontiguousarray(x).view(np.uint8), np.ascontiguousarray(y).view(np.uint8)):
+    identical, max_abs, max_rel, numeric = True, 0.0, 0.0, True
+    for x, y in zip(a.chunks(_CHUNK), b.chunks(_CHUNK)):
+        if np.array_equal(x.view(np.uint8), y.view(np.uint8)):
+            continue
+        identical = False
+        fx, fy = _as_float(a, x), _as_float(b, y)
+        if fx is None:
+            numeric = False
+            continue
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            delta = np.abs(fx - fy)
+            denom = np.maximum(np.abs(fy), np.finfo(np.float64).tiny)
+            max_abs = max(max_abs, float(np.nanmax(delta)))
+            max_rel = max(max_rel, float(np.nanmax(delta / denom)))
+    if identical:
         return TensorDiff(name, True, 0.0, 0.0)
-    fx, fy = _as_float(a), _as_float(b)
-    if fx is None or fx.size == 0:
-        return TensorDiff(name, False)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        delta = np.abs(fx - fy)
-        max_abs = float(np.nanmax(delta)) if delta.size else 0.0
-        denom = np.maximum(np.abs(fy), np.finfo(np.float64).tiny)
-        max_rel = float(np.nanmax(delta / denom)) if delta.size else 0.0
-    return TensorDiff(name, False, max_abs, max_rel)
+    return TensorDiff(name, False, max_abs, max_rel) if numeric else TensorDiff(name, False)
 
 
 def compare(a: Checkpoint, b: Checkpoint, joints_hints: tuple[int, ...] | None = None) -> Comparison:

@@ -21,6 +21,7 @@ from .audit import AuditResult
 from .fingerprint import find_state_dict, strip_prefix
 from .reader import Checkpoint
 from .reader.dtypes import SAFETENSORS_NAMES
+from .reader.limits import DEFAULT_LIMITS, Limits
 from .reader.tensor import TensorRef
 
 
@@ -47,10 +48,13 @@ def safetensors_metadata(ckpt: Checkpoint, result: AuditResult) -> dict[str, str
 
 
 def write_safetensors(sd: "OrderedDict[str, TensorRef]", out: str, metadata: dict[str, str], *,
-                      force: bool = False) -> None:
-    """Write ``sd`` as safetensors (no torch needed), atomically."""
-    import numpy as np
+                      force: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Write ``sd`` as safetensors (no torch needed), atomically, streaming each tensor's values.
 
+    Refuses (before writing anything) an output whose tensors, viewed through shared or
+    stride-0 storages, are larger than ``Limits.max_output_expansion`` times the bytes stored.
+    """
+    check_expansion(sd, limits)
     header: dict[str, Any] = {"__metadata__": metadata}
     offset = 0
     for name, t in sd.items():
@@ -64,12 +68,27 @@ def write_safetensors(sd: "OrderedDict[str, TensorRef]", out: str, metadata: dic
     with _output(out, force) as fh:
         fh.write(struct.pack("<Q", len(raw)) + raw)
         for t in sd.values():
-            fh.write(np.ascontiguousarray(t.numpy()).tobytes() if t.numel else b"")
+            for chunk in t.chunks():  # streamed: a stride-0 view never becomes one huge array
+                fh.write(memoryview(chunk).cast("B"))
 
 
-def write_pth(sd: "OrderedDict[str, TensorRef]", out: str, *, force: bool = False) -> None:
+def check_expansion(sd: "OrderedDict[str, TensorRef]", limits: Limits) -> None:
+    """Refuse when writing every tensor contiguous would multiply the stored bytes past the limit."""
+    stored = sum({id(t.storage): t.storage.nbytes for t in sd.values()}.values())
+    logical = sum(t.nbytes for t in sd.values())
+    allowed = limits.max_output_expansion * stored + (64 << 20)
+    if logical > allowed:
+        raise ConvertError(f"the {len(sd)} tensors would write {logical:,} bytes from {stored:,} stored bytes "
+                           f"(views of shared or stride-0 storage); over max_output_expansion="
+                           f"{limits.max_output_expansion} (at most {allowed:,} bytes)")
+
+
+def write_pth(sd: "OrderedDict[str, TensorRef]", out: str, *, force: bool = False,
+              limits: Limits = DEFAULT_LIMITS) -> None:
     """Write ``sd`` with torch.save as a plain OrderedDict of contiguous tensors (needs torch), atomically."""
     from .reader.tensor import import_torch
+
+    check_expansion(sd, limits)
 
     torch = import_torch()
     plain = OrderedDict((k, t.torch().detach().clone().contiguous()) for k, t in sd.items())

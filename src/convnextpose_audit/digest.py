@@ -18,17 +18,10 @@ _CHUNK = 16 << 20
 
 
 def tensor_sha256(t: TensorRef) -> str:
-    """Hex SHA-256 of the tensor's values, little-endian, C order."""
-    import numpy as np
-
+    """Hex SHA-256 of the tensor's values, little-endian, C order (streamed: memory stays bounded)."""
     h = hashlib.sha256()
-    arr = t.numpy()
-    if arr.flags.c_contiguous:
-        raw = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else memoryview(b"")
-        for start in range(0, len(raw), _CHUNK):  # stream large tensors through the hash
-            h.update(raw[start:start + _CHUNK])
-    else:
-        h.update(np.ascontiguousarray(arr).tobytes())
+    for chunk in t.chunks(_CHUNK):
+        h.update(memoryview(chunk).cast("B"))
     return h.hexdigest()
 
 

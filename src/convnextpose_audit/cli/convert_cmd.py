@@ -30,8 +30,8 @@ def command(src, out, to, keep_prefix, force):
         result = audit_checkpoint(ckpt, load_registry(), Labels(), AuditOptions())
         sd = weights(ckpt, keep_prefix=keep_prefix)
         if fmt == "safetensors":
-            write_safetensors(sd, out, safetensors_metadata(ckpt, result), force=force)
+            write_safetensors(sd, out, safetensors_metadata(ckpt, result), force=force, limits=ckpt.limits)
         else:
-            write_pth(sd, out, force=force)
+            write_pth(sd, out, force=force, limits=ckpt.limits)
     info(f"wrote {len(sd)} tensors to {out} ({fmt}); variant {result.inferred or 'unknown'}")
     return ExitCode.OK

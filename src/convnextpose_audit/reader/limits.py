@@ -38,6 +38,9 @@ class Limits:
     max_hash_work: int = 10_000_000  #: tuple/frozenset nodes visited hashing or comparing keys of one file
     max_seconds: int = 60  #: wall time to read one file's structure (tensor bytes excluded)
     max_report_items: int = 1000  #: skipped members or warnings listed per file before summarising with counts
+    #: convert: bytes written may be at most this many times the bytes stored (+64 MiB); views of shared or
+    #: stride-0 storage otherwise turn a small file into a huge one
+    max_output_expansion: int = 4
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -151,6 +151,17 @@ class TensorRef:
         return np.ndarray(self.shape, dtype=dt, buffer=self.storage.buffer(), offset=self.storage_offset * isz,
                           strides=tuple(s * isz for s in self.stride))
 
+    def chunks(self, max_bytes: int = 16 << 20):
+        """The values in C order as contiguous numpy arrays of at most ``max_bytes`` each (at least one element).
+
+        Memory stays bounded whatever the view: a stride-0 tensor that claims
+        2**30 elements of one stored float is streamed, never materialised.
+        """
+        arr = self.numpy()
+        if arr.size == 0:
+            return
+        yield from _chunks(arr, max(1, max_bytes // arr.itemsize))
+
     def torch(self):
         """The tensor as ``torch.load`` returns it (same storage sharing, strides, dtype, Parameter-ness).
 
@@ -167,6 +178,28 @@ class TensorRef:
 
     def __repr__(self) -> str:
         return f"TensorRef({self.name!r}, dtype={self.dtype}, shape={self.shape}, storage={self.storage.key!r})"
+
+
+def _chunks(arr, max_elems: int):
+    import numpy as np
+
+    if arr.flags.c_contiguous:  # zero-copy slices of the mapped bytes
+        flat = arr.reshape(-1)
+        for start in range(0, flat.size, max_elems):
+            yield flat[start:start + max_elems]
+        return
+    if arr.ndim == 1:
+        for start in range(0, arr.shape[0], max_elems):
+            yield np.ascontiguousarray(arr[start:start + max_elems])
+        return
+    row = arr[0].size  # elements under one index of the leading axis
+    if row <= max_elems:
+        step = max(1, max_elems // max(row, 1))
+        for start in range(0, arr.shape[0], step):
+            yield np.ascontiguousarray(arr[start:start + step]).reshape(-1)
+        return
+    for i in range(arr.shape[0]):
+        yield from _chunks(arr[i], max_elems)
 
 
 def import_torch():
