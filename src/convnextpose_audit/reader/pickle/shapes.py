@@ -114,14 +114,14 @@ class Shapes:
         if target is DICT:
             if any(_unhashable(k) for k in items[::2]):
                 raise self._fail("unhashable dict key")
-        elif target is LIST:  # a list takes SETITEM for an int index that exists (its length is not tracked)
+        elif target is LIST or target is BYTEARRAY:  # they take SETITEM at an int index that exists
             if not all(type(k) in (int, bool) or k is COMPUTED for k in items[::2]):
                 raise self._fail("list indices must be integers")
         elif target is not COMPUTED:
             raise self._fail(f"SETITEMS on a {target!r}")
 
     def appends(self, target: Any, items: list) -> None:
-        if target not in (LIST, COMPUTED):
+        if target not in (LIST, BYTEARRAY, COMPUTED):  # a bytearray has extend() too
             raise self._fail(f"APPENDS on a {target!r}")
 
     def additems(self, target: Any, items: list) -> None:
@@ -145,7 +145,9 @@ class Shapes:
         return COMPUTED
 
     def build(self, inst: Any, state: Any) -> None:
-        if inst is not COMPUTED:  # built-in values have neither __setstate__ nor an instance __dict__
+        # Built-in values have neither __setstate__ nor an instance __dict__, so C fails on a dict state; a None
+        # state (or a (state, slots) pair, which may hold two Nones) leaves any object alone.
+        if inst is not COMPUTED and not (state is None or _tuple_like(state)):
             raise self._fail(f"BUILD on a {inst!r}")
 
     def stack_global(self, machine, module: Any, name: Any, offset: int) -> Any:

@@ -181,6 +181,8 @@ class Values:
 
     def build(self, inst: Any, state: Any) -> None:
         """BUILD: records keep the state; a few stand-ins accept their own pickled state."""
+        if state is None and not isinstance(inst, (Instance, TensorRef)):
+            return  # C's default __setstate__ leaves any object alone for a None state
         if isinstance(inst, Instance):
             inst.state = state
         elif isinstance(inst, (NumpyDType, NumpyArray)):
