@@ -29,7 +29,7 @@ from .pickle import GlobalRef, scan_pickle
 from .safetensors_format import looks_like_safetensors, read_safetensors
 from .source import ByteSource
 from .tartorch import TarEntry, read_tar, tar_listing
-from .zipread import ZipArchive, local_members
+from .zipread import ZipArchive
 
 #: What torch.load runs for a TorchScript archive; recorded as a global so policy and verdict treat it alike.
 TORCHSCRIPT_LOAD = GlobalRef("torch.jit", "load", "DISPATCH", 0)
@@ -51,12 +51,32 @@ class Reading:
 
 # -- zips ---------------------------------------------------------------------------------------------------------
 def open_zip(source: ByteSource, limits: Limits, refs: list[tuple[str, GlobalRef]]) -> ZipArchive:
-    """Parse a zip's directory; if it is refused, first scan every local member for pickles."""
+    """Parse a zip's directory; a directory refused as ambiguous first has its pickle records scanned."""
     try:
         return ZipArchive(source, limits)
-    except AuditError:
-        scan_local_members(source, limits, refs)
+    except AuditError as exc:
+        scan_candidates(source, getattr(exc, "candidates", ()), limits, refs)
         raise
+
+
+def scan_candidates(source: ByteSource, members, limits: Limits, refs: list[tuple[str, GlobalRef]]) -> None:
+    """Scan every pickle record any reading of a refused directory names (``*.pkl``, any case).
+
+    Only directories some miniz version would read carry candidates: where miniz
+    itself fails (no end record, a truncated directory), torch runs nothing, and
+    tensor bytes are never read as pickles.
+    """
+    seen: set[tuple[bytes, int]] = set()
+    for m in members:
+        if not m.raw.lower().endswith((b".pkl", b".debug_pkl")) or (m.raw, m.header_offset) in seen:
+            continue
+        seen.add((m.raw, m.header_offset))
+        member = f"{source.label}: {m.name}"
+        try:
+            data = bytes(ZipArchive.read_unchecked(source, m, limits))
+        except AuditError:
+            continue
+        refs.extend((m.name, ref) for ref in scan_pickle(data, member=member, limits=limits).globals)
 
 
 def read_folder(records: Records, limits: Limits, meter: Meter, refs: list[tuple[str, GlobalRef]]) -> Reading:
@@ -110,40 +130,6 @@ def _scan_records(records: Records, names: list[str], label: str, limits: Limits
         except AuditError:
             continue
         refs.extend((name, ref) for ref in scan_pickle(data, member=f"{label}: {name}", limits=limits).globals)
-
-
-def scan_local_members(source: ByteSource, limits: Limits, refs: list[tuple[str, GlobalRef]]) -> None:
-    """Scan the data after every local header in the file as a pickle (for zips whose directory is refused)."""
-    try:
-        found = local_members(source, limits)
-    except AuditError:
-        return
-    for start, method, raw_name in found:
-        member = f"{source.label}: local member {raw_name[:80].decode('utf-8', 'replace')!r}"
-        try:
-            if method == _DEFLATED:
-                data = bytes(_inflate_stream(source, start, limits.max_pickle_bytes))
-            else:
-                data = source.pread(start, min(source.size - start, limits.max_pickle_bytes))
-        except AuditError:
-            continue
-        refs.extend((member, ref) for ref in scan_pickle(data, member=member, limits=limits).globals)
-
-
-def _inflate_stream(source: ByteSource, start: int, limit: int) -> bytes:
-    import zlib
-
-    d = zlib.decompressobj(-15)
-    out = bytearray()
-    pos = start
-    try:
-        while pos < source.size and len(out) < limit and not d.eof:
-            chunk = source.pread(pos, min(1 << 20, source.size - pos))
-            pos += len(chunk)
-            out += d.decompress(chunk, limit - len(out))
-    except zlib.error:
-        pass
-    return bytes(out)
 
 
 # -- everything that is not a zip ------------------------------------------------------------------------------------

@@ -94,81 +94,106 @@ class ZipArchive:
         return AmbiguousContainerError(f"{self.label}: ambiguous container: {why}")
 
     def _read_central_directory(self) -> None:
+        # Where miniz itself fails (no end record, a directory that does not fit or is corrupt), torch runs
+        # nothing: plain ArchiveError. Where we refuse a directory some miniz version reads, every reading it
+        # could take is parsed first, so the refusal can carry their pickle records for the safety scan.
         src = self.source
         eocd = locate_end_record(src)
         if eocd is None:
             raise ArchiveError(f"{self.label}: zip end-of-central-directory record not found (truncated zip?)")
         _, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, comment_len = _EOCD.unpack(src.pread(eocd, _EOCD.size))
+        doubts: list[str] = []
         if eocd + _EOCD.size + comment_len != src.size:
-            raise self._refuse(f"{src.size - eocd - _EOCD.size - comment_len:,} bytes after the zip end record's "
-                               "comment (trailing data)")
-        zip64_len = 0
+            doubts.append(f"{src.size - eocd - _EOCD.size - comment_len:,} bytes after the zip end record's "
+                          "comment (trailing data)")
+        readings = [(n_disk, n_total, cd_size, cd_offset, disk, cd_disk, 0)]
         if eocd >= _EOCD64_LOC.size + _EOCD64.size and src.pread(eocd - _EOCD64_LOC.size, 4) == _LOC_SIG:
-            n_disk, n_total, cd_size, cd_offset, disk, cd_disk = self._zip64(eocd, n_disk, n_total, cd_size, cd_offset)
-            zip64_len = _EOCD64_LOC.size + _EOCD64.size
+            readings = self._zip64_readings(eocd, readings[0], doubts)
+        n_disk, n_total, cd_size, cd_offset, disk, cd_disk, zip64_len = readings[0]
         if n_total != n_disk or disk or cd_disk:
             raise ArchiveError(f"{self.label}: multi-disk zips are not supported")
         self.limits.check("max_members", n_total, f"{self.label}: zip member count")
         if cd_size < n_total * _CDH.size or cd_offset + cd_size > src.size or eocd < cd_offset + cd_size:
             raise ArchiveError(f"{self.label}: zip central directory does not fit the file (truncated?)")
-        if eocd - zip64_len != cd_offset + cd_size:
+        gap = eocd - zip64_len - cd_offset - cd_size
+        if gap:
             # miniz 3 takes such a gap for a prefix and shifts every offset by it; miniz 2 does not.
-            raise self._refuse(f"{eocd - zip64_len - cd_offset - cd_size:,} bytes between the central directory and "
-                               "its end record; torch versions disagree on where the archive starts")
-        self._read_entries(src.pread(cd_offset, cd_size), cd_offset, n_total)
+            doubts.append(f"{gap:,} bytes between the central directory and its end record; torch versions "
+                          "disagree on where the archive starts")
+        self._read_entries(src.pread(cd_offset, cd_size), cd_offset, n_total, doubts)
+        if doubts:
+            error = self._refuse(doubts[0])
+            error.candidates = self.members + self._other_readings(readings[1:], gap)
+            raise error
 
-    def _zip64(self, eocd: int, *fields32: int) -> tuple[int, ...]:
-        loc_sig, loc_disk, rec_off, n_disks = _EOCD64_LOC.unpack(self.source.pread(eocd - _EOCD64_LOC.size,
-                                                                                   _EOCD64_LOC.size))
+    def _zip64_readings(self, eocd: int, classic: tuple, doubts: list[str]) -> list[tuple]:
+        """Directory readings when a ZIP64 locator is present: the agreed one first, then any other."""
+        _sig, loc_disk, rec_off, n_disks = _EOCD64_LOC.unpack(self.source.pread(eocd - _EOCD64_LOC.size,
+                                                                                _EOCD64_LOC.size))
         where = eocd - _EOCD64_LOC.size - _EOCD64.size
-        if rec_off != where:
-            # miniz 3 reads the record just before the locator, miniz 2 where the locator points.
-            raise self._refuse(f"the ZIP64 locator points at offset {rec_off:,}, not at the record before it ({where:,})")
-        (sig, rec_size, _made, _need, disk, cd_disk, n_disk, n_total, cd_size, cd_offset) = _EOCD64.unpack(
-            self.source.pread(where, _EOCD64.size))
-        if sig != _EOCD64_SIG or rec_size < _EOCD64.size - 12:
+        found = [r for r in (self._zip64_record(where), self._zip64_record(rec_off)) if r is not None]
+        if not found:
             raise ArchiveError(f"{self.label}: corrupt ZIP64 end-of-central-directory record")
         if n_disks != 1 or loc_disk:
             raise ArchiveError(f"{self.label}: multi-disk zips are not supported")
-        for value32, value64, limit in zip(fields32, (n_disk, n_total, cd_size, cd_offset), (_U16, _U16, _U32, _U32)):
-            if value32 != limit and value32 != value64:
-                raise self._refuse("the ZIP64 end record and the classic end record disagree")
-        return n_disk, n_total, cd_size, cd_offset, disk, cd_disk
+        if rec_off != where:  # miniz 3 reads the record before the locator, miniz 2 where the locator points
+            doubts.append(f"the ZIP64 locator points at offset {rec_off:,}, not at the record before it ({where:,})")
+            return found + [classic]
+        if any(v32 != limit and v32 != v64 for v32, v64, limit in zip(classic[:4], found[0][:4],
+                                                                       (_U16, _U16, _U32, _U32))):
+            doubts.append("the ZIP64 end record and the classic end record disagree")
+            return found + [classic]
+        return found
 
-    def _read_entries(self, cd: bytes, cd_offset: int, count: int) -> None:
+    def _zip64_record(self, at: int) -> tuple | None:
+        if not 0 <= at <= self.source.size - _EOCD64.size:
+            return None
+        (sig, rec_size, _made, _need, disk, cd_disk, n_disk, n_total, cd_size, cd_offset) = _EOCD64.unpack(
+            self.source.pread(at, _EOCD64.size))
+        if sig != _EOCD64_SIG or rec_size < _EOCD64.size - 12:
+            return None
+        return n_disk, n_total, cd_size, cd_offset, disk, cd_disk, _EOCD64_LOC.size + _EOCD64.size
+
+    def _other_readings(self, readings: list[tuple], gap: int) -> list[ZipMember]:
+        """Members other miniz versions would see: other directories, or offsets shifted by a prefix gap."""
+        out: list[ZipMember] = []
+        for _nd, n_total, cd_size, cd_offset, *_rest in readings:
+            if 0 <= cd_offset and cd_offset + cd_size <= self.source.size and n_total <= self.limits.max_members:
+                out += _tolerant_entries(self.source.pread(cd_offset, cd_size), n_total)
+        if gap > 0:
+            out += [ZipMember(m.raw, m.name, m.header_offset + gap, m.method, m.flags, m.crc, m.csize, m.usize)
+                    for m in self.members + out]
+        return out
+
+    def _read_entries(self, cd: bytes, cd_offset: int, count: int, doubts: list[str]) -> None:
         pos = 0
         for _ in range(count):
             if pos + _CDH.size > len(cd) or cd[pos:pos + 4] != _CDH_SIG:
                 raise ArchiveError(f"{self.label}: corrupt zip central directory entry at {cd_offset + pos:,}")
-            (_sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, disk, _ia, _ea,
-             offset) = _CDH.unpack_from(cd, pos)
-            end = pos + _CDH.size + nlen + elen + clen
-            if end > len(cd):
+            m, end = _entry(cd, pos)
+            if m is None:
                 raise ArchiveError(f"{self.label}: zip central directory entry overruns the directory")
-            raw = cd[pos + _CDH.size:pos + _CDH.size + nlen]
-            if _U32 in (csize, usize, offset):
-                usize, csize, offset = _zip64_extra(cd[pos + _CDH.size + nlen:pos + _CDH.size + nlen + elen],
-                                                    usize, csize, offset, self.label)
-            elif (method == _STORED and csize != usize) or (usize and not csize):
-                raise ArchiveError(f"{self.label}: zip member {_text(raw, flags)!r} has inconsistent sizes")
-            if disk not in (0, 1):
-                raise ArchiveError(f"{self.label}: multi-disk zips are not supported")
-            if flags & _FLAG_MASKED:
+            if m.flags & _FLAG_MASKED:
                 raise ArchiveError(f"{self.label}: zip with a masked local directory (encrypted)")
-            self._add(ZipMember(raw, _text(raw, flags), offset, method, flags, crc, csize, usize))
+            if (m.method == _STORED and m.csize != m.usize) or (m.usize and not m.csize):
+                raise ArchiveError(f"{self.label}: zip member {m.name!r} has inconsistent sizes")
+            if m.header_offset + _LFH.size + m.csize > self.source.size:  # miniz refuses the whole archive
+                raise ArchiveError(f"{self.label}: zip member {m.name!r} runs past the end of the file (truncated?)")
+            self._add(m, doubts)
             pos = end
         if pos != len(cd):
-            raise self._refuse(f"{len(cd) - pos:,} bytes in the central directory after its last entry")
+            doubts.append(f"{len(cd) - pos:,} bytes in the central directory after its last entry")
 
-    def _add(self, m: ZipMember) -> None:
+    def _add(self, m: ZipMember, doubts: list[str]) -> None:
         if b"\0" in m.raw:
-            raise self._refuse(f"zip member name {m.name!r} contains NUL (C readers cut it there)")
+            doubts.append(f"zip member name {m.name!r} contains NUL (C readers cut it there)")
         folded = m.raw.lower()  # bytes.lower() folds ASCII only, as miniz's MZ_TOLOWER does
         other = self._by_folded.get(folded)
         if other is not None:
             same = "duplicate zip member" if other.raw == m.raw else "zip members differing only in case"
-            raise self._refuse(f"{same} {other.name!r} / {m.name!r} (readers disagree on which one they read)")
-        self._by_folded[folded] = m
+            doubts.append(f"{same} {other.name!r} / {m.name!r} (readers disagree on which one they read)")
+        else:
+            self._by_folded[folded] = m
         self.members.append(m)
 
     # -- lookup -----------------------------------------------------------------------------------
@@ -188,27 +213,19 @@ class ZipArchive:
     def data_offset(self, m: ZipMember) -> int:
         """Where the member's bytes start: after its local header, whose own name and extra lengths count."""
         off = self._data_offsets.get(m.raw)
-        if off is not None:
-            return off
-        if m.flags & (_FLAG_ENCRYPTED | _FLAG_STRONG):
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} is encrypted")
-        if m.method not in (_STORED, _DEFLATED):
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} uses unsupported compression method {m.method}")
-        if m.header_offset + _LFH.size > self.source.size:
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} has no local header (truncated?)")
-        sig, _v, _flags, _method, _t, _d, _crc, _cs, _us, nlen, elen = _LFH.unpack(
-            self.source.pread(m.header_offset, _LFH.size))
-        if sig != LOCAL_MAGIC:
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} has no local header at {m.header_offset:,}")
-        local = self.source.pread(m.header_offset + _LFH.size, nlen) if nlen <= 0xFFFF else b""
-        if local != m.raw:
-            self.warnings.append(f"zip member {m.name!r}: local header names it {_text(local, m.flags)!r}; "
-                                 "central directory used, as torch does")
-        off = m.header_offset + _LFH.size + nlen + elen
-        if off + m.csize > self.source.size:
-            raise ArchiveError(f"{self.label}: zip member {m.name!r} runs past the end of the file (truncated?)")
-        self._data_offsets[m.raw] = off
+        if off is None:
+            off = self._data_offsets[m.raw] = local_data_offset(self.source, m, self.warnings)
         return off
+
+    @staticmethod
+    def read_unchecked(source: ByteSource, m: ZipMember, limits: Limits) -> bytes | bytearray:
+        """A member's bytes (at most ``max_pickle_bytes``) for a candidate of a refused directory."""
+        off = local_data_offset(source, m, [])
+        if m.usize > limits.max_pickle_bytes:
+            raise LimitExceeded(f"{source.label}: {m.name!r} is over max_pickle_bytes")
+        if m.method == _STORED:
+            return source.pread(off, m.usize)
+        return inflate(source, off, m.csize, m.usize, f"{source.label}: zip member {m.name!r}")
 
     def read(self, m: ZipMember, max_bytes: int, what: str = "member", mapped: bool = False) -> bytes | memoryview:
         """The member's whole content, at most ``max_bytes``; ``mapped`` gives a zero-copy view when stored."""
@@ -231,6 +248,28 @@ class ZipArchive:
         """Warn (as torch does not check) when a member's CRC-32 is wrong."""
         if zlib.crc32(data) != m.crc:
             self.warnings.append(f"zip member {m.name!r}: CRC-32 mismatch (torch loads it anyway)")
+
+
+def local_data_offset(source: ByteSource, m: ZipMember, warnings: list[str]) -> int:
+    """Where a member's bytes start, read from its local header (whose own name and extra lengths count)."""
+    label = source.label
+    if m.flags & (_FLAG_ENCRYPTED | _FLAG_STRONG):
+        raise ArchiveError(f"{label}: zip member {m.name!r} is encrypted")
+    if m.method not in (_STORED, _DEFLATED):
+        raise ArchiveError(f"{label}: zip member {m.name!r} uses unsupported compression method {m.method}")
+    if not 0 <= m.header_offset <= source.size - _LFH.size:
+        raise ArchiveError(f"{label}: zip member {m.name!r} has no local header (truncated?)")
+    sig, _v, _flags, _method, _t, _d, _crc, _cs, _us, nlen, elen = _LFH.unpack(source.pread(m.header_offset, _LFH.size))
+    if sig != LOCAL_MAGIC:
+        raise ArchiveError(f"{label}: zip member {m.name!r} has no local header at {m.header_offset:,}")
+    off = m.header_offset + _LFH.size + nlen + elen
+    if off + m.csize > source.size:
+        raise ArchiveError(f"{label}: zip member {m.name!r} runs past the end of the file (truncated?)")
+    local = source.pread(m.header_offset + _LFH.size, nlen)
+    if local != m.raw:
+        warnings.append(f"zip member {m.name!r}: local header names it {_text(local, m.flags)!r}; "
+                        "central directory used, as torch does")
+    return off
 
 
 def inflate(source: ByteSource, off: int, csize: int, usize: int, what: str) -> bytearray:
@@ -261,6 +300,36 @@ def _text(raw: bytes, flags: int) -> str:
     return raw.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", "replace")
 
 
+def _entry(cd: bytes, pos: int) -> tuple[ZipMember | None, int]:
+    """The central-directory entry at ``pos`` and where the next one starts (None if it overruns)."""
+    (_sig, _made, _need, flags, method, _t, _d, crc, csize, usize, nlen, elen, clen, _disk, _ia, _ea,
+     offset) = _CDH.unpack_from(cd, pos)
+    end = pos + _CDH.size + nlen + elen + clen
+    if end > len(cd):
+        return None, end
+    raw = cd[pos + _CDH.size:pos + _CDH.size + nlen]
+    if _U32 in (csize, usize, offset):
+        extra = cd[pos + _CDH.size + nlen:pos + _CDH.size + nlen + elen]
+        usize, csize, offset = _zip64_extra(extra, usize, csize, offset, "zip")
+    return ZipMember(raw, _text(raw, flags), offset, method, flags, crc, csize, usize), end
+
+
+def _tolerant_entries(cd: bytes, count: int) -> list[ZipMember]:
+    """As many entries as parse, for readings that are only candidates (errors end the list)."""
+    out, pos = [], 0
+    for _ in range(count):
+        if pos + _CDH.size > len(cd) or cd[pos:pos + 4] != _CDH_SIG:
+            break
+        try:
+            m, pos = _entry(cd, pos)
+        except ArchiveError:
+            break
+        if m is None:
+            break
+        out.append(m)
+    return out
+
+
 def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int, label: str) -> tuple[int, int, int]:
     pos = 0
     while pos + 4 <= len(extra):
@@ -279,29 +348,3 @@ def _zip64_extra(extra: bytes, usize: int, csize: int, offset: int, label: str) 
             return usize, csize, offset
         pos += 4 + size
     raise ArchiveError(f"{label}: zip64 sizes missing from the central directory")
-
-
-def local_members(source: ByteSource, limits: Limits) -> list[tuple[int, int, bytes]]:
-    """Every local header in the file, found by a linear scan: ``(data offset, method, name)``.
-
-    Used only when an archive is refused: whatever any zip reader could take for a
-    member starts after a local header, so scanning each for pickles leaves no
-    hidden payload behind a directory we would not trust.
-    """
-    found: list[tuple[int, int, bytes]] = []
-    pos, size, step = 0, source.size, 1 << 20
-    while pos < size:
-        chunk = source.pread(pos, min(step + 3, size - pos))
-        at = chunk.find(LOCAL_MAGIC)
-        while at >= 0 and at < step:
-            off = pos + at
-            if off + _LFH.size <= size:
-                fields = _LFH.unpack(source.pread(off, _LFH.size))
-                method, nlen, elen = fields[3], fields[9], fields[10]
-                start = off + _LFH.size + nlen + elen
-                if start <= size:
-                    found.append((start, method, source.pread(off + _LFH.size, min(nlen, size - off - _LFH.size))))
-                    limits.check("max_members", len(found), f"{source.label}: local headers")
-            at = chunk.find(LOCAL_MAGIC, at + 1)
-        pos += step
-    return found
