@@ -19,7 +19,7 @@ def command(variants_file, fmt):
     registry = build_registry(variants_file)
     if fmt == "json":
         from ..render.registry import registry_dict
-        write_output(json.dumps(registry_dict(registry), indent=2) + "\n", None)
+        write_output(json.dumps({"schema_version": 1, **registry_dict(registry)}, indent=2) + "\n", None)
     else:
         from ..render.registry import registry_table
         print_renderable(registry_table(registry))
