@@ -163,35 +163,38 @@ def _audit_in_pool(candidates: list[Candidate], context: tuple, jobs: int,
     ctx = multiprocessing.get_context("fork" if single else "spawn")
     state = ctx.RawArray("b", len(candidates))
     outcomes: list[Outcome | None] = [None] * len(candidates)
+    done = 0
 
     def record(i: int, outcome: Outcome) -> None:
-        outcomes[i] = outcome
+        nonlocal done
+        outcomes[i], done = outcome, done + 1
         if progress:
-            progress(sum(o is not None for o in outcomes), len(candidates), candidates[i][0])
+            progress(done, len(candidates), candidates[i][0])
 
     todo = list(range(len(candidates)))
     while todo:
-        broke = _round(ctx, todo, min(jobs, len(todo)), candidates, context, state, record)
+        _round(ctx, todo, min(jobs, len(todo)), candidates, context, state, record)
         todo = [i for i in todo if outcomes[i] is None]
-        if not broke:
-            continue
-        # In flight when the pool broke; if none was (a worker died between files), take the next one.
+        # Left over only when a worker died. Those in flight are the suspects; if none was (it died
+        # between files), take the next one: each pass settles at least one file, so this ends.
         suspects = [i for i in todo if state[i] == _STARTED] or todo[:1]
         for i in suspects:
             state[i] = _PENDING
-            if not _round(ctx, [i], 1, candidates, context, state, record):
-                continue
-            record(i, died(candidates[i][0], context))
+            _round(ctx, [i], 1, candidates, context, state, record)
+            if outcomes[i] is None:  # it died again, alone: this file is the culprit
+                record(i, died(candidates[i][0], context))
         todo = [i for i in todo if outcomes[i] is None]
         for i in todo:
             state[i] = _PENDING
-    assert all(o is not None for o in outcomes)
-    return outcomes  # type: ignore[return-value]
+    return [o for o in outcomes if o is not None]
 
 
 def _round(ctx, todo: list[int], workers: int, candidates: list[Candidate], context: tuple, state,
-           record: Callable[[int, Outcome], None]) -> bool:
-    """Audit ``todo`` in a fresh pool of ``workers`` processes; return True if the pool broke."""
+           record: Callable[[int, Outcome], None]) -> None:
+    """Audit ``todo`` in a fresh pool of ``workers`` processes, recording each outcome as it arrives.
+
+    If a worker dies, the pool breaks and the files not recorded are left for the caller.
+    """
     import concurrent.futures as cf
 
     pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
@@ -200,15 +203,13 @@ def _round(ctx, todo: list[int], workers: int, candidates: list[Candidate], cont
         # Chunks keep per-task overhead small on folders of many tiny files.
         size = max(1, min(32, len(todo) // (workers * 4)))
         futures = [pool.submit(_audit_chunk, todo[k:k + size]) for k in range(0, len(todo), size)]
-        broke = False
         for future in cf.as_completed(futures):
             try:
                 for i, outcome in future.result():
                     record(i, outcome)
             except cf.process.BrokenProcessPool:  # a worker died: the caller finds out which file it was
-                broke = True
+                pass
         pool.shutdown(wait=True)
-        return broke
     except BaseException:  # Ctrl-C (or a bug): stop every worker now rather than after its files
         _stop(pool)
         raise
