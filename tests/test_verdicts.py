@@ -159,12 +159,18 @@ def test_drive_files_match_with_exact_totals(drive_dir, label):
     fp = e["fingerprint"]
     assert fp["elements"] == fp["total"] == REPORTED_TOTALS.get(label, 3_534_140)
     assert round(fp["params"] / 1e6, 2) == PAPER_PARAMS[label]  # "params" means learnable parameters
-    assert e["reason"] == f"all {fp['tensor_count']} keys and shapes = {label} (assumed 18 joints)"
+    assert e["reason"] == f"exact: all {fp['tensor_count']} keys and shapes (assumed 18 joints)"
 
 
 def test_params_means_learnable_in_the_table(drive_dir):
-    out = run_cli("inspect", drive_dir / DRIVE_NAMES["L"]).stdout
-    assert "8.38 M" in out and "8.39 M" not in out
+    from convnextpose_audit.audit import audit_paths
+    from convnextpose_audit.render.base import RenderOptions
+    from convnextpose_audit.render.formats import get_format
+    from convnextpose_audit.variants import load_registry
+
+    report = audit_paths([str(drive_dir / DRIVE_NAMES["L"])], load_registry())
+    out = get_format("table").render(report, RenderOptions(width=200))
+    assert "params" in out and "8.38 M" in out and "8.39 M" not in out
 
 
 def test_wrapper_keys_change_neither_digest_nor_diff(tmp_path, torch):

@@ -27,8 +27,7 @@ from .fingerprint import Fingerprint, StateDict, find_state_dict, find_state_dic
 from .labels import label_from_name, manifest_label
 from .reader import Checkpoint, Limits, iter_entries
 from .reader.remote import Traffic, is_url, metered
-from .variants import (FEATURES, Difference, Match, Registry, ShapeCheck, check_shapes, differences_from, match,
-                       short)
+from .variants import FEATURES, Difference, Match, Registry, check_shapes, differences_from, match, short
 
 #: First components of the model's own keys: such a key outside the wrapper prefix is not the wrapper's.
 MODEL_ROOTS = ("backbone.", "head.")
@@ -210,7 +209,6 @@ class _Judged:
     differences: list[Difference]
     evidence: list[str]
     keys_checked: int | None  #: canonical keys compared, when the decision used them
-    against: ShapeCheck | None = None  #: the keys and shapes against the declared (else the nearest) variant
 
     def summary(self) -> dict[str, Any]:
         """The JSON entry of ``AuditResult.state_dicts``."""
@@ -239,7 +237,6 @@ def _judge(obj: Any, sd: StateDict | None, registry: Registry, declared: str | N
     if declared and inferred and declared != inferred and any(v.label == declared for v in m.also):
         inferred = declared  # several variants fit exactly (extra registry entries): the declared one is among them
     differences = list(m.differences)
-    against = m.shapes
     if inferred is None and not fp.is_convnext:
         verdict = Verdict.UNKNOWN
     elif declared is None:
@@ -250,13 +247,13 @@ def _judge(obj: Any, sd: StateDict | None, registry: Registry, declared: str | N
         verdict = Verdict.MISMATCH
     if declared is not None and verdict is not Verdict.MATCH and fp.is_convnext:
         variant = registry.get(declared)
-        against = check_shapes(shapes, variant, registry) if shapes is not None else None
+        check = check_shapes(shapes, variant, registry) if shapes is not None else None
         # Exactly another variant: its features say how; a near miss: name the first differing keys too.
-        differences = list(differences_from(fp, variant, against, keys=inferred is None))
+        differences = list(differences_from(fp, variant, check, keys=inferred is None))
     if sd is not None and not sd.documented and fp.is_convnext:
         differences.insert(0, Difference("prefix", sd.prefix, ", ".join(registry.wrapper_prefixes)))
     checked = m.shapes.expected_keys - len(m.shapes.absent_optional) if m.shapes and m.shapes.exact else None
-    return _Judged(sd, fp, m, verdict, inferred, differences, evidence, checked, against)
+    return _Judged(sd, fp, m, verdict, inferred, differences, evidence, checked)
 
 
 def _discovery_notes(sd: StateDict, registry: Registry) -> list[str]:
@@ -335,29 +332,29 @@ def audit_checkpoint(ckpt: Checkpoint, registry: Registry, labels: Labels, optio
 
 
 def _reason(r: AuditResult, decided: _Judged, disagree: bool) -> str:
-    """One short line for a table row: what decided, and any assumption it rests on."""
+    """One short line for a table row, most telling words first (a narrow terminal shows ~20
+    characters): what decided, and any assumption it rests on. The declared and inferred labels
+    have their own columns, so the reason does not repeat them."""
     fp = decided.fp
     if r.verdict in (Verdict.MATCH, Verdict.UNLABELED):
-        basis = (f"all {decided.keys_checked} keys and shapes" if decided.keys_checked is not None
-                 else "every feature (no canonical shapes)")
         assumed = f" (assumed {fp.joints} joints)" if fp.joints_assumed else ""
-        return f"{basis} = {r.inferred}{assumed}" + ("; no label" if r.verdict is Verdict.UNLABELED else "")
+        if decided.keys_checked is None:
+            return f"features only (no canonical shapes){assumed}"
+        return f"exact: all {decided.keys_checked} keys and shapes{assumed}"
     if not fp.is_convnext:
         if fp.state_dict_key is None:
             return "no state dict found"
         return f"no ConvNeXt backbone: {fp.tensor_count} tensors, {fp.elements:,} elements"
     if r.declared is None and disagree:
         return "the state dicts hold different architectures"
-    if r.inferred:
-        head = f"declared {r.declared}, found {r.inferred}"
-    else:
-        head = f"near miss of {r.nearest}" if r.nearest else "no exact variant"
-        head = f"declared {r.declared}, {head}" if r.declared else head
-    # The differences are against the declared variant (else the nearest); so is ``against``.
-    parts = [str(d) for d in r.differences if d.feature in FEATURES][:2]
-    if r.inferred is None and decided.against is not None and not decided.against.exact:
-        parts.append(decided.against.summary())
-    parts = parts or [str(d) for d in r.differences[:1]]
+    if r.inferred:  # exactly another variant: the features that tell it from the declared one
+        return "; ".join(str(d) for d in r.differences if d.feature in FEATURES) or "another variant"
+    # A near miss: how it differs from the variant it is nearest to.
+    m = decided.m
+    parts = [str(d) for d in m.differences if d.feature in FEATURES][:2]
+    if m.shapes is not None and not m.shapes.exact:
+        parts.append(m.shapes.summary())
+    head = f"near miss of {r.nearest}" if r.nearest else "no exact variant"
     return f"{head}: {'; '.join(parts)}" if parts else head
 
 
