@@ -202,7 +202,8 @@ def test_every_json_output_has_schema_version(tmp_path, torch):
         "variants": run_cli("variants", "--format", "json").stdout,
     }
     for command, text in outputs.items():
-        assert json.loads(text)["schema_version"] == 1, command
+        data = json.loads(text)
+        assert data["schema_version"] == 1 and data["tool"]["name"] == "cnxp-audit", command
 
 
 # ----------------------------------------------------------------------------- verify

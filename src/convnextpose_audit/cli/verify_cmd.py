@@ -57,7 +57,10 @@ def command(path, variant, fmt, variants_file):
 
 def _emit(outcome: dict, fmt: str, code: ExitCode) -> ExitCode:
     if fmt == "json":
-        write_output(json.dumps({**outcome, "exit_code": int(code)}, indent=2) + "\n", None)
+        from ..render.json import tool
+
+        write_output(json.dumps({"schema_version": outcome.pop("schema_version"), "tool": tool(), **outcome,
+                                 "exit_code": int(code)}, indent=2) + "\n", None)
         return code
     declared = (f"declared {outcome['declared']} ({outcome['declared_from']})" if outcome["declared"]
                 else "no declared label")
