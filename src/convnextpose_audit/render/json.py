@@ -44,7 +44,6 @@ def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> di
         "exit_code": int(fails(r, fail_on)),
         "bytes_read": r.bytes_read,
         "requests": r.requests,
-        "reason": r.reason,
         "internal_error": r.internal_error,
         "state_dicts": r.state_dicts,
         "decided_by": r.decided_by,
