@@ -8,7 +8,7 @@ from conftest import DRIVE_NAMES, REPORTED_TOTALS
 from convnextpose_audit import open_checkpoint
 from convnextpose_audit.audit import Labels, Verdict, audit_path
 from convnextpose_audit.fingerprint import fingerprint, split_final
-from convnextpose_audit.variants import RegistryError, load_registry, match, parse_registry
+from convnextpose_audit.variants import FEATURES, RegistryError, load_registry, match, parse_registry
 
 REGISTRY = load_registry()
 
@@ -39,7 +39,10 @@ def test_first_layer_alone_does_not_decide(drive_dir):
     text = "\n".join(r.evidence)
     assert "stem width 48 → S, M or L" in text
     assert "head widths 512,512,512 → L" in text
-    assert "1152 = 18 joints × 64 depth bins" in text
+    assert "1152 = 18 × 64 (assumed 18 joints)" in text
+    # The stem is the first clue, the full key-and-shape comparison the last word.
+    assert r.evidence[1].startswith("stem downsample_layers.0.0.weight")
+    assert text.index("stem width 48") < text.index("all 260 keys and shapes agree with L")
 
 
 def test_mislabeled_file(tmp_path, torch):
@@ -49,7 +52,9 @@ def test_mislabeled_file(tmp_path, torch):
     (r,), _ = audit_path(str(path), REGISTRY)
     assert (r.declared, r.inferred, r.verdict, int(r.exit_code)) == ("L", "S", Verdict.MISMATCH, 1)
     assert "head widths 256,256,256 vs 512,512,512" in r.evidence[-1]
-    assert {d.feature for d in r.differences} == {"head_widths", "depth_bins"}
+    assert {d.feature for d in r.differences} == {"head_widths", "depth_bins", "elements"}
+    (elements,) = [d for d in r.differences if d.feature == "elements"]
+    assert (elements.found, elements.expected) == (REPORTED_TOTALS["S"], REPORTED_TOTALS["L"])
 
 
 @pytest.mark.parametrize("base, change, feature, found", [
@@ -59,16 +64,24 @@ def test_mislabeled_file(tmp_path, torch):
     ("M", dict(depths=(3, 3, 10, 3)), "depths", (3, 3, 10, 3)),
 ])
 def test_one_feature_changed_names_nearest(tmp_path, torch, base, change, feature, found):
+    """A near miss: MISMATCH under its label, UNKNOWN without one; the nearest variant and how it differs."""
     import torch_models as tm
 
     if change.get("block") == "LN":
         change["block"] = tm.LNBlock
-    path = tm.save_like_drive(tm.build(base, **change), tmp_path, f"ConvNeXtPose_{base}.pth", optimizer=False)
+    model = tm.build(base, **change)
+    path = tm.save_like_drive(model, tmp_path, f"ConvNeXtPose_{base}.pth", optimizer=False)
     (r,), _ = audit_path(str(path), REGISTRY)
-    assert r.verdict is Verdict.UNKNOWN and r.inferred is None
+    assert r.verdict is Verdict.MISMATCH and r.inferred is None
     assert r.nearest == base
-    assert [(d.feature, d.found) for d in r.differences] == [(feature, found)]
-    assert int(r.exit_code) == 1  # labelled and unknown
+    assert [(d.feature, d.found) for d in r.differences if d.feature in FEATURES] == [(feature, found)]
+    total = sum(t.numel() for t in model.state_dict().values())
+    assert [(d.found, d.expected) for d in r.differences if d.feature == "elements"] == \
+        [(total, REGISTRY.get(base).counts["total"])]
+    assert any(d.feature == "key" for d in r.differences)  # the first differing keys are named
+    assert int(r.exit_code) == 1
+    (unlabelled,), _ = audit_path(str(path.rename(tmp_path / "snapshot_83.pth")), REGISTRY)
+    assert (unlabelled.verdict, unlabelled.nearest, int(unlabelled.exit_code)) == (Verdict.UNKNOWN, base, 0)
 
 
 def test_not_convnextpose_is_unknown(tmp_path, torch):

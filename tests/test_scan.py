@@ -73,13 +73,18 @@ def test_hundreds_of_small_checkpoints(tmp_path, torch):
     folder.mkdir()
     for i in range(300):
         torch.save({"network": {"w": torch.full((2,), float(i))}}, folder / f"ckpt_{i:03d}.bin")
-    (folder / "ckpt_150.bin").write_bytes(b"\x89PNG\r\n\x1a\n")  # one bad apple
+    (folder / "ckpt_150.bin").write_bytes(b"\x89PNG\r\n\x1a\n")  # one bad apple, named like a checkpoint
+    (folder / "cover.dat").write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG named like nothing in particular
+    for i in range(3):
+        torch.save({"w": torch.zeros(1)}, folder / f"state_{i}.dat")  # checkpoints found by content alone
     result, report = scan_json(folder, "-j", "2")
-    assert len(report["files"]) == 299
-    assert [Path(f["path"]).name for f in report["files"]][:2] == ["ckpt_000.bin", "ckpt_001.bin"]
-    assert report["summary"]["counts"]["UNKNOWN"] == 299
-    assert len(report["summary"]["skipped"]) == 1  # the PNG, found by content
-    assert result.exit_code == 0
+    names = [Path(f["path"]).name for f in report["files"]]
+    assert len(names) == 303 and names[:2] == ["ckpt_000.bin", "ckpt_001.bin"]
+    assert report["summary"]["counts"]["UNKNOWN"] == 302
+    (bad,) = [f for f in report["files"] if f["verdict"] != "UNKNOWN"]
+    assert bad["path"].endswith("ckpt_150.bin") and bad["verdict"] == "UNREADABLE" and "PNG" in bad["error"]
+    assert [Path(s["path"]).name for s in report["summary"]["skipped"]] == ["cover.dat"]
+    assert result.exit_code == 3
 
 
 def test_glob_and_explicit_files(tree):
@@ -149,26 +154,45 @@ def test_markdown_report_parses_back(tree):
     assert len(rows) == 6
 
 
-def _dying_worker(candidate):
-    """Stands in for the worker function: the process vanishes on the corrupt file."""
-    import os
+def _dies_on(marker):
+    """Stands in for audit_path in the workers (fork inherits it): the process vanishes on one file."""
+    from convnextpose_audit.audit import audit_path
 
-    from convnextpose_audit import scan as scan_module
+    def audit(path, *args, **kwargs):
+        import os
 
-    if "broken" in candidate[0]:
-        os._exit(9)
-    return scan_module._audit_one(candidate, *scan_module._worker_state)
+        if marker in os.path.basename(str(path)):
+            os._exit(9)
+        return audit_path(path, *args, **kwargs)
+    return audit
 
 
-def test_a_dying_worker_does_not_stop_the_batch(tree, monkeypatch):
+@pytest.mark.parametrize("culprit", ["0_crash.tar", "ConvNeXtPose_M (1) crash.tar", "zz_crash.tar"])
+def test_a_dying_worker_costs_only_its_own_file(tree, tmp_path, monkeypatch, culprit):
+    """Wherever the file that kills its worker sorts (first, middle, last), every other file keeps its verdict."""
     import multiprocessing
 
     from convnextpose_audit import scan as scan_module
     from convnextpose_audit.audit import AuditOptions, Labels
+    from convnextpose_audit.exitcodes import ExitCode
     from convnextpose_audit.variants import load_registry
 
-    monkeypatch.setattr(scan_module, "_audit_in_worker", _dying_worker)
+    folder = tmp_path / "drive"
+    shutil.copytree(tree / "drive", folder)
+    shutil.copy(EXAMPLES / "ConvNeXtPose_S.tar", folder / culprit)
+    registry = load_registry()
+    expected = {r.path: r.verdict for r in scan_module.scan([str(tree / "drive")], registry).files}
+
+    monkeypatch.setattr(scan_module, "audit_path", _dies_on("crash"))
     monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["fork"])  # workers inherit the patch
-    report = scan_module.scan([str(tree / "drive")], load_registry(), Labels(), AuditOptions(), jobs=2)
-    assert len(report.files) >= 5
-    assert any(r.verdict.value == "UNREADABLE" and "internal error" in (r.error or "") for r in report.files)
+    report = scan_module.scan([str(folder)], registry, Labels(), AuditOptions(), jobs=2)
+
+    by_name = {Path(r.path).name: r for r in report.files}
+    assert len(report.files) == len(expected) + 1
+    assert {name: r.verdict for name, r in by_name.items() if name != culprit} == \
+        {Path(p).name: v for p, v in expected.items()}
+    assert not any(r.internal_error for name, r in by_name.items() if name != culprit)
+    dead = by_name[culprit]
+    assert dead.internal_error and dead.verdict.value == "UNREADABLE"
+    assert "internal error" in dead.error and "died" in dead.error
+    assert report.exit_code == ExitCode.INTERNAL == report.exit_code_under(["none"])

@@ -3,7 +3,8 @@
 A tensor's digest covers its logical values in C order (so a view, a strided
 tensor and a contiguous copy of the same values agree, whatever the container);
 the state-dict digest covers the sorted (wrapper-prefix-stripped) names, dtypes,
-shapes and tensor digests, so it ignores key order, ``module.`` and optimizer state.
+shapes and tensor digests, so it ignores key order, ``module.``, the wrapper's own keys
+(AveragedModel's ``n_averaged``) and optimizer state.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def tensor_sha256(t: TensorRef) -> str:
 
 def state_dict_digest(sd: dict[str, TensorRef]) -> dict[str, Any]:
     """``{"algorithm", "state_dict", "tensors"}``: the combined digest and one per tensor (original names)."""
-    _, stripped = strip_prefix(dict(sd))
+    _, stripped = strip_prefix(dict(sd))  # may drop the wrapper's own keys (AveragedModel's n_averaged)
     per_tensor = {name: tensor_sha256(t) for name, t in sd.items()}
-    by_stripped = dict(zip(stripped, per_tensor.values()))
+    by_object = {id(t): per_tensor[name] for name, t in sd.items()}  # stripped keys map by tensor, not position
+    by_stripped = {name: by_object[id(t)] for name, t in stripped.items()}
     manifest = hashlib.sha256()
     for name in sorted(stripped):
         t = stripped[name]

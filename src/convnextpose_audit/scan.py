@@ -8,24 +8,32 @@ import stat
 import time
 from typing import Callable, Iterable
 
-from .audit import AuditOptions, AuditResult, Labels, Report, Skipped, Verdict, audit_path
+from .audit import AuditOptions, AuditResult, Labels, Report, Skipped, audit_path, internal_failure
+from .diagnose import looks_like_checkpoint
 from .reader.detect import SNIFF_BYTES, describe, sniff
 from .variants import Registry
 
 #: Called after each candidate: (done, total, path just finished).
 Progress = Callable[[int, int, str], None]
+#: One candidate: (path, must hold a checkpoint). A path named on the command line or a file named
+#: like a checkpoint must; a zip found in a folder need not (it is skipped when it holds none).
+Candidate = tuple[str, bool]
+Outcome = tuple[list[AuditResult], list[Skipped]]
 
 
-def discover(paths: Iterable[str]) -> tuple[list[tuple[str, bool]], list[Skipped]]:
-    """Expand folders and globs into ``(candidate, named explicitly)`` pairs, chosen by content.
+def discover(paths: Iterable[str]) -> tuple[list[Candidate], list[Skipped]]:
+    """Expand folders and globs into ``(candidate, must hold a checkpoint)`` pairs, chosen by content.
 
     Explicitly named files are always candidates (a non-checkpoint becomes
-    UNREADABLE); files found inside folders are kept only if their first bytes
-    are a torch container, otherwise listed as skipped with the reason. A
-    folder holding ``data.pkl`` is one (extracted) checkpoint. Symlinks that
-    lead out of the folder being walked are never followed.
+    UNREADABLE); so is every file in a folder that is named like a checkpoint
+    (``.pth .pt .tar .ckpt .bin .safetensors``), whatever its bytes, so that a
+    Git LFS pointer or a saved web page fails the run as it does in ``inspect``.
+    Other files in folders are kept only if their first bytes are a torch
+    container, otherwise listed as skipped with the reason. A folder holding
+    ``data.pkl`` is one (extracted) checkpoint. Symlinks that lead out of the
+    folder being walked are never followed.
     """
-    candidates: list[tuple[str, bool]] = []
+    candidates: list[Candidate] = []
     skipped: list[Skipped] = []
     for given in paths:
         expanded = [given]
@@ -39,7 +47,7 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[str, bool]], list[Skipped
     return candidates, skipped
 
 
-def _walk(root: str, candidates: list[tuple[str, bool]], skipped: list[Skipped]) -> None:
+def _walk(root: str, candidates: list[Candidate], skipped: list[Skipped]) -> None:
     real_root = os.path.realpath(root)
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
@@ -55,7 +63,7 @@ def _walk(root: str, candidates: list[tuple[str, bool]], skipped: list[Skipped])
             full = os.path.join(dirpath, name)
             reason = _not_a_candidate(full, real_root)
             if reason is None:
-                candidates.append((full, False))
+                candidates.append((full, looks_like_checkpoint(full)))
             else:
                 skipped.append(Skipped(full, reason))
 
@@ -69,89 +77,157 @@ def _not_a_candidate(path: str, real_root: str) -> str | None:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
             return "not a regular file"
+        if looks_like_checkpoint(path):
+            return None  # named like one: audited, so that what cannot be read is UNREADABLE, not skipped
         with open(path, "rb") as fh:
             head = fh.read(SNIFF_BYTES)
     except OSError as exc:
+        if looks_like_checkpoint(path):
+            return None  # audit_path reports it UNREADABLE with the same reason inspect gives
         return f"cannot read ({exc.strerror or exc})"
     if sniff(head, st.st_size) is None:
         return f"not a checkpoint ({describe(head)})"
     return None
 
 
-_worker_state: tuple | None = None
-
-
-def _init_worker(registry: Registry, labels: Labels, options: AuditOptions) -> None:
-    global _worker_state
-    _worker_state = (registry, labels, options)
-
-
-def _audit_one(candidate: tuple[str, bool], registry: Registry, labels: Labels,
-               options: AuditOptions) -> tuple[list[AuditResult], list[Skipped]]:
-    path, explicit = candidate
-    try:
-        return audit_path(path, registry, labels, options, require_checkpoint=explicit)
-    except Exception as exc:  # a bug must not stop the batch
-        return _internal_error(path, exc)
-
-
-def _audit_in_worker(candidate: tuple[str, bool]) -> tuple[list[AuditResult], list[Skipped]]:
-    assert _worker_state is not None
-    return _audit_one(candidate, *_worker_state)
-
-
-def _internal_error(path: str, exc: BaseException) -> tuple[list[AuditResult], list[Skipped]]:
-    return [AuditResult(path=path, verdict=Verdict.UNREADABLE, error=f"{path}: internal error: {exc!r}",
-                        evidence=[f"internal error: {exc!r}"])], []
+def _audit_one(candidate: Candidate, registry: Registry, labels: Labels, options: AuditOptions) -> Outcome:
+    path, required = candidate
+    # audit_path turns read errors and bugs alike into this file's results; nothing escapes it.
+    return audit_path(path, registry, labels, options, require_checkpoint=required)
 
 
 def scan(paths: Iterable[str], registry: Registry, labels: Labels | None = None,
          options: AuditOptions | None = None, jobs: int = 1, progress: Progress | None = None) -> Report:
     """Discover and audit checkpoints; results keep discovery order whatever ``jobs`` is.
 
-    A file that fails (or even crashes a worker) becomes an UNREADABLE result;
+    A file that fails becomes an UNREADABLE (or UNSAFE) result, and one that
+    crashes the process auditing it an UNREADABLE result with ``internal_error``;
     it never stops the others.
     """
     start = time.perf_counter()
     labels = labels or Labels()
     options = options or AuditOptions()
     candidates, skipped = discover(paths)
-    outcomes: list[tuple[list[AuditResult], list[Skipped]] | None] = [None] * len(candidates)
-    done = 0
     if jobs <= 1 or len(candidates) <= 1:
-        for i, candidate in enumerate(candidates):
-            outcomes[i] = _audit_one(candidate, registry, labels, options)
-            done += 1
+        outcomes: list[Outcome] = []
+        for candidate in candidates:
+            outcomes.append(_audit_one(candidate, registry, labels, options))
             if progress:
-                progress(done, len(candidates), candidate[0])
+                progress(len(outcomes), len(candidates), candidate[0])
     else:
-        import concurrent.futures as cf
-        import multiprocessing
-        import threading
-
-        # fork starts workers in milliseconds, but forking a process that runs other threads
-        # (the progress bar's) is unsafe: then spawn.
-        single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if single else "spawn")
-        with cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(registry, labels, options)) as pool:
-            # Chunks keep per-task overhead small on folders of many tiny files; map keeps order.
-            chunk = max(1, min(32, len(candidates) // (jobs * 4)))
-            outcomes_iter = pool.map(_audit_in_worker, candidates, chunksize=chunk)
-            try:
-                for i, outcome in enumerate(outcomes_iter):
-                    outcomes[i] = outcome
-                    done += 1
-                    if progress:
-                        progress(done, len(candidates), candidates[i][0])
-            except cf.process.BrokenProcessPool as exc:  # a worker died (killed, out of memory...)
-                for i, (path, _) in enumerate(candidates):
-                    if outcomes[i] is None:
-                        outcomes[i] = _internal_error(path, exc)
+        outcomes = _audit_in_pool(candidates, (registry, labels, options), jobs, progress)
     report = Report(files=[], skipped=list(skipped))
-    for outcome in outcomes:
-        assert outcome is not None
-        report.files.extend(outcome[0])
-        report.skipped.extend(outcome[1])
+    for results, more_skipped in outcomes:
+        report.files.extend(results)
+        report.skipped.extend(more_skipped)
     report.seconds = time.perf_counter() - start
     return report
+
+
+# ----------------------------------------------------------------------------- -j N
+# Each worker marks the candidate it starts and finishes in a shared array, so when a worker dies
+# (a crash, an out-of-memory kill) the parent knows which files were in flight. Those are retried
+# one by one, each alone in a fresh process: the one that dies again is the culprit and gets an
+# internal-error result; the rest go to a fresh pool. A dying worker costs only its own file.
+_PENDING, _STARTED, _FINISHED = 0, 1, 2
+_worker: tuple | None = None
+
+
+def _init_worker(candidates: list[Candidate], context: tuple, state) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops the pool
+    global _worker
+    _worker = (candidates, context, state)
+
+
+def _audit_chunk(indices: list[int]) -> list[tuple[int, Outcome]]:
+    assert _worker is not None
+    candidates, context, state = _worker
+    out = []
+    for i in indices:
+        state[i] = _STARTED
+        out.append((i, _audit_one(candidates[i], *context)))
+        state[i] = _FINISHED
+    return out
+
+
+def _audit_in_pool(candidates: list[Candidate], context: tuple, jobs: int,
+                   progress: Progress | None) -> list[Outcome]:
+    import multiprocessing
+    import threading
+
+    # fork starts workers in milliseconds, but forking a process that runs other threads
+    # (the progress bar's) is unsafe: then spawn.
+    single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if single else "spawn")
+    state = ctx.RawArray("b", len(candidates))
+    outcomes: list[Outcome | None] = [None] * len(candidates)
+    done = 0
+
+    def record(i: int, outcome: Outcome) -> None:
+        nonlocal done
+        outcomes[i], done = outcome, done + 1
+        if progress:
+            progress(done, len(candidates), candidates[i][0])
+
+    todo = list(range(len(candidates)))
+    while todo:
+        _round(ctx, todo, min(jobs, len(todo)), candidates, context, state, record)
+        todo = [i for i in todo if outcomes[i] is None]
+        # Left over only when a worker died. Those in flight are the suspects; if none was (it died
+        # between files), take the next one: each pass settles at least one file, so this ends.
+        suspects = [i for i in todo if state[i] == _STARTED] or todo[:1]
+        for i in suspects:
+            state[i] = _PENDING
+            _round(ctx, [i], 1, candidates, context, state, record)
+            if outcomes[i] is None:  # it died again, alone: this file is the culprit
+                record(i, died(candidates[i][0], context))
+        todo = [i for i in todo if outcomes[i] is None]
+        for i in todo:
+            state[i] = _PENDING
+    return [o for o in outcomes if o is not None]
+
+
+def _round(ctx, todo: list[int], workers: int, candidates: list[Candidate], context: tuple, state,
+           record: Callable[[int, Outcome], None]) -> None:
+    """Audit ``todo`` in a fresh pool of ``workers`` processes, recording each outcome as it arrives.
+
+    If a worker dies, the pool breaks and the files not recorded are left for the caller.
+    """
+    import concurrent.futures as cf
+
+    pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(candidates, context, state))
+    try:
+        # Chunks keep per-task overhead small on folders of many tiny files.
+        size = max(1, min(32, len(todo) // (workers * 4)))
+        futures = [pool.submit(_audit_chunk, todo[k:k + size]) for k in range(0, len(todo), size)]
+        for future in cf.as_completed(futures):
+            try:
+                for i, outcome in future.result():
+                    record(i, outcome)
+            except cf.process.BrokenProcessPool:  # a worker died: the caller finds out which file it was
+                pass
+        pool.shutdown(wait=True)
+    except BaseException:  # Ctrl-C (or a bug): stop every worker now rather than after its files
+        _stop(pool)
+        raise
+
+
+def _stop(pool) -> None:
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def died(path: str, context: tuple) -> Outcome:
+    """The outcome for a file whose audit killed its process twice (crash, out-of-memory kill, signal)."""
+    registry, labels, _options = context
+    exc = RuntimeError("the process auditing this file died (a crash, an out-of-memory kill or a signal); "
+                       "the other files were audited")
+    try:
+        declared, source = labels.declare(path, registry)
+    except Exception:
+        declared, source = None, None
+    return [internal_failure(path, exc, declared, source)], []

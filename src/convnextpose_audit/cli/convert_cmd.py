@@ -9,6 +9,7 @@ from ..convert import output_format, safetensors_metadata, weights, write_pth, w
 from ..exitcodes import ExitCode
 from ..reader import open_checkpoint
 from ..variants import load_registry
+from .options import check_output
 from .output import info
 
 
@@ -25,6 +26,11 @@ def command(src, out, to, keep_prefix, force):
     The file appears atomically: an interrupted run leaves nothing at OUT.
     """
     fmt = output_format(out, to)
+    check_output(out, force=force)  # before reading SRC: an existing OUT or a missing folder is a usage error
+    if fmt == "pth":
+        from ..reader.tensor import import_torch
+
+        import_torch()  # without torch: exit 2 with the install hint, before reading anything
     # Opening refuses unsafe or unreadable sources before anything is written.
     with open_checkpoint(src) as ckpt:
         result = audit_checkpoint(ckpt, load_registry(), Labels(), AuditOptions())

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
+import os
+
 from ..audit import AuditOptions
-from ..fetch import OFFICIAL_FOLDER, fetch
+from ..errors import DownloadFailed, UsageError
+from ..fetch import OFFICIAL_FOLDER, fetch, parse_target
 from ..scan import scan
-from .options import build_labels, build_registry, report_options
+from .options import build_labels, build_registry, check_output, report_options
 from .output import info
 from .progress import progress_bar
 from .render_out import emit_report
@@ -25,6 +28,13 @@ def command(url_or_id, out_dir, fmt, verbose, quiet, fail_on, output, label, lab
     A folder URL or bare id downloads the folder; a file URL one file. Files already
     present with the same size are skipped. Exits with scan's code; download failures exit 3.
     """
+    check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
+    try:  # a malformed URL is the command line's fault (exit 2), not a failed download (exit 3)
+        parse_target(url_or_id)
+    except DownloadFailed as exc:
+        raise UsageError(str(exc)) from None
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"{out_dir}: exists and is not a folder (--out needs a folder)")
     registry = build_registry(variants_file)
     labels = build_labels(registry, label, labels_file)
     fetched = fetch(url_or_id, out_dir, quiet=quiet, log=info if not quiet else (lambda _m: None))

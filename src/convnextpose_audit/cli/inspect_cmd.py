@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..audit import AuditOptions, audit_paths
-from .options import build_labels, build_registry, report_options
+from .options import build_labels, build_registry, check_output, report_options
 from .render_out import emit_report
 
 
@@ -14,6 +14,7 @@ from .render_out import emit_report
 @report_options
 def command(paths, fmt, verbose, quiet, fail_on, output, label, labels_file, variants_file, tensors, hashes):
     """Infer the variant of each checkpoint and compare it with its declared label."""
+    check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
     registry = build_registry(variants_file)
     labels = build_labels(registry, label, labels_file)
     report = audit_paths(paths, registry, labels, AuditOptions(tensors=tensors, hashes=hashes))

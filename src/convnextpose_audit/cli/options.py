@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, Labels
+from ..errors import OutputError
 from ..labels import load_manifest
 from ..render.formats import FORMATS as FORMAT_REGISTRY
 from ..variants import Registry, load_registry
@@ -39,6 +42,22 @@ def build_labels(registry: Registry, label: str | None, labels_file: str | None)
     return Labels(forced=forced, manifest=manifest)
 
 
+def check_output(path: str | None, *, force: bool = True) -> None:
+    """Raise :class:`OutputError` (exit 2) unless ``path`` can be written: call it before any audit,
+    so a typo in ``-o`` costs one line, not a whole run. ``force=False`` refuses an existing file."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise OutputError(f"{path}: is a folder; give a file name")
+    if not force and os.path.lexists(path):
+        raise OutputError(f"{path}: already exists (use --force to overwrite)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write in {folder} (permission denied)")
+
+
 def _split_fail_on(ctx, param, values) -> tuple[str, ...]:
     if not values:
         return DEFAULT_FAIL_ON
@@ -62,9 +81,12 @@ def report_options(command):
         click.option("-q", "--quiet", is_flag=True, help="Table/markdown: only rows that fail the run."),
         click.option("--fail-on", "fail_on", multiple=True, callback=_split_fail_on, metavar="LIST",
                      help=f"Verdicts that fail the run, comma-separated from {', '.join(FAIL_ON_CHOICES)} "
-                          f"or none. Default: {','.join(DEFAULT_FAIL_ON)}."),
+                          f"or none ('skipped': any file skipped as not a checkpoint gives exit 3). "
+                          f"Default: {','.join(DEFAULT_FAIL_ON)}. A run that audits nothing exits 5, "
+                          "an internal error 70, whatever the policy."),
         click.option("-o", "--output", type=click.Path(dir_okay=False),
-                     help="Write the report here instead of stdout, only once the audit has finished."),
+                     help="Write the report here instead of stdout, only once the audit has finished "
+                          "(its folder is checked first)."),
         label_option, labels_option, variants_option,
         click.option("--tensors", is_flag=True, help="List each state dict's tensors (name, dtype, shape, elements)."),
         click.option("--hash", "hashes", is_flag=True,

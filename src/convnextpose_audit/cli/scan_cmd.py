@@ -6,7 +6,7 @@ import click
 
 from ..audit import AuditOptions
 from ..scan import scan
-from .options import build_labels, build_registry, report_options
+from .options import build_labels, build_registry, check_output, report_options
 from .progress import progress_bar
 from .render_out import emit_report
 
@@ -18,6 +18,7 @@ from .render_out import emit_report
               help="Read files in this many processes; output order does not change.")
 def command(paths, fmt, verbose, quiet, fail_on, output, label, labels_file, variants_file, tensors, hashes, jobs):
     """Find checkpoints by content (not extension) and audit them all."""
+    check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
     registry = build_registry(variants_file)
     labels = build_labels(registry, label, labels_file)
     with progress_bar(not quiet) as progress:

@@ -18,8 +18,11 @@ def command(variants_file, fmt):
     """Print the variant registry: each variant's features and where each number comes from."""
     registry = build_registry(variants_file)
     if fmt == "json":
+        from ..render.json import SCHEMA_VERSION, tool
         from ..render.registry import registry_dict
-        write_output(json.dumps(registry_dict(registry), indent=2) + "\n", None)
+
+        write_output(json.dumps({"schema_version": SCHEMA_VERSION, "tool": tool(), **registry_dict(registry)},
+                                indent=2) + "\n", None)
     else:
         from ..render.registry import registry_table
         print_renderable(registry_table(registry))

@@ -60,12 +60,12 @@ def joints_bins(r: AuditResult) -> str:
 
 
 def params_text(r: AuditResult) -> str:
-    """Total state-dict elements in millions, e.g. ``8.39 M``."""
+    """Learnable parameters in millions, e.g. ``8.38 M`` (the paper's word; all elements are in JSON)."""
     fp = r.fingerprint
-    if not fp or not fp.total:
+    if not fp or not fp.params:
         return "-"
     # Exact integer arithmetic: an element count too large for a float must not crash the row.
-    hundredths = (fp.total + 5_000) // 10_000
+    hundredths = (fp.params + 5_000) // 10_000
     return f"{int_text(hundredths // 100, '')}.{hundredths % 100:02d} M"
 
 

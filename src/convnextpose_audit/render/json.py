@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, fails
+from ..exitcodes import MEANINGS
 from .base import Format, RenderOptions
 
 SCHEMA_VERSION = 1
@@ -15,7 +16,7 @@ SCHEMA_VERSION = 1
 FINGERPRINT_FIELDS = ("stem_width", "dims", "depths", "block_norm", "head_widths", "joints", "depth_bins",
                       "params", "buffers", "total", "epoch", "has_optimizer")
 _FINGERPRINT_EXTRA = ("state_dict_key", "prefix", "tensor_count", "stem_shape", "block_kernel", "head_kernel",
-                      "final_out", "dtype", "optimizer")
+                      "final_out", "dtype", "optimizer", "elements", "joints_assumed", "joints_alternatives")
 
 
 def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> dict[str, Any]:
@@ -37,12 +38,15 @@ def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> di
         "fingerprint": fp,
         "declared_from": r.declared_from,
         "size": r.size,
-        "differences": [{"feature": d.feature, "found": _plain(d.found), "expected": _plain(d.expected)}
-                        for d in r.differences],
+        "differences": [{"feature": d.feature, "found": _plain(d.found), "expected": _plain(d.expected),
+                         **({"key": d.key} if d.key is not None else {})} for d in r.differences],
         "warnings": list(r.warnings),
         "exit_code": int(fails(r, fail_on)),
         "bytes_read": r.bytes_read,
         "requests": r.requests,
+        "internal_error": r.internal_error,
+        "state_dicts": r.state_dicts,
+        "decided_by": r.decided_by,
     }
     if r.tensors is not None:
         entry["tensors"] = r.tensors
@@ -57,9 +61,11 @@ def _plain(v: Any) -> Any:
 
 def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, timings: bool = True) -> dict[str, Any]:
     """The whole report as a JSON-ready dict under a ``--fail-on`` policy. ``timings=False`` drops wall-clock fields."""
+    code = report.exit_code_under(fail_on)
     summary: dict[str, Any] = {
         "counts": report.counts,
-        "exit_code": int(report.exit_code_under(fail_on)),
+        "exit_code": int(code),
+        "exit_meaning": MEANINGS[code],
         "files": len(report.files),
         "total_bytes": report.total_bytes,
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
