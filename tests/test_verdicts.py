@@ -10,13 +10,6 @@ import pytest
 from conftest import DRIVE_NAMES, REPORTED_TOTALS, run_cli
 from fixtures.verdict_cases import CASES, TRUNCATED, build_cases
 
-#: The merged reader scans every local member of a zip without its end record as a pickle, tensor
-#: storages included; random float bytes then read as an EXT/GLOBAL opcode and a half-downloaded
-#: checkpoint comes out UNSAFE (exit 4), although torch.load only raises "failed finding central
-#: directory" and runs nothing. Strict: these turn into failures once reader/dispatch.py is fixed.
-READER_SCANS_STORAGES = pytest.mark.xfail(
-    strict=True, reason="reader/dispatch.py scan_local_members reads tensor storages of a cut zip as pickles")
-
 #: Learnable parameters of each variant: the paper's (Tables 4 and 5) and its 3.53 M for XS, in millions.
 PAPER_PARAMS = {"XS": 3.53, "S": 7.44, "M": 7.59, "L": 8.38}
 
@@ -37,8 +30,7 @@ def text_of(entry: dict) -> str:
     return " ".join([entry.get("reason") or "", entry.get("error") or "", *entry["evidence"]])
 
 
-@pytest.mark.parametrize("slug", [pytest.param(c.slug, marks=READER_SCANS_STORAGES) if c.slug == "truncated"
-                                  else c.slug for c in CASES])
+@pytest.mark.parametrize("slug", [c.slug for c in CASES])
 def test_inspect_and_scan_agree_on_each_case(cases, slug):
     root, by_slug = cases
     case = by_slug[slug]
@@ -113,7 +105,6 @@ def test_optional_buffers_all_or_none(cases):
     assert len(missing) == 3 and all(k.endswith("num_batches_tracked") for k in missing)
 
 
-@READER_SCANS_STORAGES
 def test_truncated_zip_names_both_sizes(cases):
     """N is the file's size; M a lower bound from the storages data.pkl lists (torch's own sizes)."""
     case, e = _entry(cases, "truncated")

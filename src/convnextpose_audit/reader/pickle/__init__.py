@@ -18,9 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ...errors import AuditError, CheckpointReadError
+from ...errors import AmbiguousContainerError, AuditError, CheckpointReadError
 from ..limits import Limits
 from ..meter import Meter
+from .framing import discard_reading, straddles
 from .machine import GlobalRef, Machine, Truncated
 from .records import Global, Instance
 from .shapes import Shapes
@@ -39,6 +40,7 @@ class PickleScan:
     error: str | None = None  #: why it stopped before STOP (the C unpickler fails there too)
     truncated: bool = False  #: it stopped because the bytes ran out
     frames: list[tuple[int, int]] = field(default_factory=list)  #: (start, end) of every FRAME
+    ambiguous: str | None = None  #: why loaders would read these bytes differently (a FRAME splits an opcode)
 
 
 @dataclass
@@ -53,14 +55,38 @@ class PickleRead:
     truncated: bool = False  #: the bytes ran out before STOP (in the structured read or in the fallback scan)
 
 
+_MAX_READINGS = 8  # each FRAME that splits an opcode doubles nothing: the dropped bytes are gone for good
+
+
 def scan_pickle(data: bytes, *, member: str, limits: Limits, start: int = 0,
                 persistent: bool = False) -> PickleScan:
     """Name every global the pickle at ``data[start:]`` references before the C unpickler would stop.
 
     ``persistent`` says whether the loader installs a persistent-id handler for
-    this pickle (without one, a persistent id stops the C unpickler). Never raises
-    for bad input: the reason for stopping is in the result.
+    this pickle (without one, a persistent id stops the C unpickler). Where a
+    FRAME splits an opcode, the globals of the other reading are added (see
+    :mod:`.framing`) and ``ambiguous`` says so. Never raises for bad input: the
+    reason for stopping is in the result.
     """
+    out = _scan_once(data, member, limits, start, persistent)
+    reading, readings = data, 1
+    split = straddles(reading, start, out.frames, member=member, limits=limits, persistent=persistent)
+    while split and readings < _MAX_READINGS:
+        at, frame_end = split[0]
+        out.ambiguous = (f"{member}: a pickle FRAME ends inside the opcode at byte {at:,}; the C unpickler reads "
+                         "such a pickle differently from a stream and from a file")
+        reading = discard_reading(reading, at, frame_end)
+        other = _scan_once(reading, member, limits, start, persistent)
+        known = {(g.qualname, g.opcode) for g in out.globals}
+        out.globals += [g for g in other.globals if (g.qualname, g.opcode) not in known]
+        readings += 1
+        split = straddles(reading, start, other.frames, member=member, limits=limits, persistent=persistent)
+    if split:  # more splits than readings followed: what runs cannot be enumerated
+        out.globals.append(GlobalRef("<ambiguous>", "<frame>", "FRAME", split[0][0]))
+    return out
+
+
+def _scan_once(data: bytes, member: str, limits: Limits, start: int, persistent: bool) -> PickleScan:
     machine = Machine(data, member=member, limits=limits, meter=None, semantics=Shapes(member, persistent))
     out = PickleScan(globals=machine.globals, frames=machine.frames)
     try:
@@ -92,7 +118,14 @@ class PickleReader:
         mark, frames_mark = len(machine.globals), len(machine.frames)
         try:
             obj, end = machine.load(start)
-            return PickleRead(obj, end, machine.globals[mark:], frames=machine.frames[frames_mark:])
+            frames = machine.frames[frames_mark:]
+            if not frames:  # torch writes protocol 2: no frames, nothing to check
+                return PickleRead(obj, end, machine.globals[mark:], frames=frames)
+            scan = scan_pickle(self.data, member=self.member, limits=self.limits, start=start,
+                               persistent=persistent_load is not None)
+            if scan.ambiguous is None:
+                return PickleRead(obj, end, machine.globals[mark:], frames=frames)
+            return PickleRead(None, scan.end, scan.globals, AmbiguousContainerError(scan.ambiguous), scan.frames)
         except Truncated as exc:  # every opcode up to the end of the bytes ran: the list of globals is whole
             return PickleRead(None, None, machine.globals[mark:], exc, machine.frames[frames_mark:], truncated=True)
         except CheckpointReadError as exc:
@@ -103,6 +136,8 @@ class PickleReader:
             error = CheckpointReadError(f"{self.member}: malformed pickle ({type(exc).__name__}: {exc})")
         scan = scan_pickle(self.data, member=self.member, limits=self.limits, start=start,
                            persistent=persistent_load is not None)
+        if scan.ambiguous:
+            error = AmbiguousContainerError(scan.ambiguous)
         return PickleRead(None, scan.end, scan.globals, error, scan.frames, truncated=scan.truncated)
 
 

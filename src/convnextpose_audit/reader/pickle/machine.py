@@ -89,6 +89,7 @@ class Machine:
         self.globals: list[GlobalRef] = []
         self.frames: list[tuple[int, int]] = []  #: (start, end) of every FRAME seen, for callers' framing rules
         self.proto = 0
+        self.trace: list[int] | None = None  #: when a list, every opcode's offset is appended (framing checks)
         self.stack: list = []
         self.marks: list[int] = []
         self.memo: dict = {}
@@ -105,12 +106,14 @@ class Machine:
         self.marks.clear()
         self.memo.clear()
         self.proto = 0
-        data, handlers, end = self.data, self._handlers, len(self.data)
+        data, handlers, end, trace = self.data, self._handlers, len(self.data), self.trace
         ops_done = 0
         try:
             while True:
                 if pos >= end:
                     raise Truncated(f"{self.member}: pickle truncated (no STOP before offset {end:,})")
+                if trace is not None:
+                    trace.append(pos)
                 pos = handlers[data[pos]](pos + 1)
                 ops_done += 1
                 if not ops_done & 4095:  # every step grows stack/memo by at most one: check in batches
