@@ -67,20 +67,6 @@ class Prediction:
         return {"loads": self.loads, "needs": list(self.needs), "torch": self.torch, "blocked": list(self.blocked),
                 "reason": self.reason, "needs_complete": self.complete}
 
-    def sentence(self) -> str:
-        """The answer in words, as the report prints it."""
-        head = f"torch {self.torch} torch.load(weights_only=True): "
-        if self.loads:
-            return head + "loads" + (f" ({self.note})" if self.note else "")
-        parts = []
-        if self.blocked:
-            parts.append("; ".join(self.blocked))
-        if self.needs:
-            more = " too" if self.blocked else ""
-            scalars = "" if self.complete else " and the numpy.dtypes class of each numpy scalar's dtype"
-            parts.append(f"would need add_safe_globals([{', '.join(self.needs)}]){scalars}{more}")
-        return head + "refuses; " + "; ".join(parts)
-
 
 # -- the rules ---------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
