@@ -495,14 +495,22 @@ def _audit_entry(name: str, opener: Callable[..., Checkpoint], registry: Registr
 
     try:
         # The inert reading: a file that names refused globals is still read (nothing imported or called), so an
-        # UNSAFE result can carry the variant, tensors and evidence; the refusal itself is decided below.
+        # UNSAFE result can carry the variant, tensors and evidence. Safety is judged first, from the references
+        # alone: an audit step that fails afterwards (a limit, an unreadable storage) cannot turn UNSAFE into less.
         with opener(allow=options.allow, read_unsafe=True) as ckpt:
-            result = audit_checkpoint(ckpt, registry, labels, options)
             safety = checkpoint_safety(ckpt, options.allow, options.torch_version)
+            try:
+                result = audit_checkpoint(ckpt, registry, labels, options)
+            except CheckpointReadError as exc:
+                if safety.unsafe is None:
+                    raise
+                declared, source = labels.declare(name, registry)
+                result = failed(name, safety.unsafe, declared, source, size, [f"reader: {_strip_path(str(exc), name)}"])
+            else:
+                if safety.unsafe is not None:
+                    _mark_unsafe(result, safety.unsafe)
             if ckpt.code:
                 result.code_files = ckpt.code
-            if safety.unsafe is not None:
-                _mark_unsafe(result, safety.unsafe)
     except (CheckpointReadError, UnsafeCheckpointError) as exc:
         declared, source = labels.declare(name, registry)
         error, notes = _diagnosed(name, exc, size)

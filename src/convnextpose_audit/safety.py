@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .classify import GlobalUse, global_uses
-from .errors import AuditError, UnsafeCheckpointError
+from .errors import AuditError, CheckpointReadError, UnsafeCheckpointError
 from .reader import Checkpoint
 from .reader.checkpoint import refused_refs, unsafe_error
 from .reader.limits import DEFAULT_LIMITS, Limits
@@ -48,15 +48,27 @@ def record_calls(obj: Any, limits: Limits) -> dict[str, set[str]]:
 
 
 def checkpoint_safety(ckpt: Checkpoint, allow: frozenset[str], torch_version: str | None = None) -> Safety:
-    """Safety facts of a checkpoint read inertly (``read_unsafe``): refused globals make ``unsafe``."""
+    """Safety facts of a checkpoint read inertly (``read_unsafe``): refused globals make ``unsafe``.
+
+    The refusal comes from the references alone. The walks behind the kinds and
+    the prediction are bounded; past a bound they are left out, never the refusal.
+    """
     limits = ckpt.limits or DEFAULT_LIMITS
-    uses, more = global_uses(ckpt.refs, _passes(allow), ckpt.name, limits.max_report_items,
-                             record_calls(ckpt.obj, limits))
     refused = refused_refs(ckpt.refs, allow)
+    safety = Safety(unsafe=unsafe_error(ckpt.name, refused, None) if refused else None)
+    try:
+        calls = record_calls(ckpt.obj, limits)
+    except CheckpointReadError:
+        calls = {}
+    safety.globals, safety.more_globals = global_uses(ckpt.refs, _passes(allow), ckpt.name, limits.max_report_items,
+                                                      calls)
     facts = ReadFacts(ckpt.name, ckpt.format, ckpt.refs, ckpt.meter.opcodes if ckpt.meter else None, ckpt.obj,
                       ckpt.name)
-    return Safety(uses, more, unsafe_error(ckpt.name, refused, None) if refused else None,
-                  predict(facts, torch_version, limits))
+    try:
+        safety.prediction = predict(facts, torch_version, limits)
+    except CheckpointReadError:
+        safety.prediction = None
+    return safety
 
 
 def error_safety(error: AuditError, name: str, allow: frozenset[str], torch_version: str | None = None) -> Safety:
