@@ -69,6 +69,15 @@ def refused_files(tmp_path_factory, torch):
     return files
 
 
+@pytest.fixture(scope="session")
+def torch_oracle(torch):
+    """torch.load in a sandboxed, forked child per file: the differential tests' oracle (tests/differential)."""
+    oracle = pytest.importorskip("differential.oracle",
+                                 reason="the torch oracle of the differential tests (tests/differential)")
+    with oracle.Oracle(timeout=120) as o:
+        yield o
+
+
 @pytest.fixture
 def sentinel(tmp_path):
     """A path a malicious payload would create; tests assert it never appears."""

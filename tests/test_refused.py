@@ -198,3 +198,57 @@ def test_verbose_says_it_in_words(refused_files):
     result = run_cli("inspect", "-v", "--format", "text", refused_files["lightning_omegaconf"])
     assert "torch.load(weights_only=True): refuses; would need add_safe_globals([omegaconf." in result.stdout
     assert "REFUSED  class      omegaconf.dictconfig.DictConfig" in result.stdout
+
+
+# -- refused files of the real-wheel corpus ------------------------------------------------------------------------------
+def _inert_tensors(path: Path) -> list:
+    """Our inert reading's tensors as the oracle lists torch's: ``(path, (dtype, shape, stride, offset, sha256))``.
+
+    (differential.ours reads through the default, refusing open; this is the read_unsafe reading.)"""
+    import hashlib
+
+    import numpy as np
+
+    from convnextpose_audit import open_checkpoint
+
+    with open_checkpoint(path, read_unsafe=True) as ckpt:
+        return [(p, (t.dtype, tuple(t.shape), tuple(t.stride), t.storage_offset,
+                     hashlib.sha256(np.ascontiguousarray(t.numpy()).tobytes() if t.numel else b"").hexdigest()))
+                for p, t in ckpt.tensors()]
+
+
+def test_refused_wheel_files_list_tensors_globals_prediction_and_exit_code(torch_oracle):
+    wheel = pytest.importorskip("test_wheel_corpus", reason="the real-wheel corpus test (tests/test_wheel_corpus.py)")
+    if not wheel.ENTRIES:
+        wheel._absent(f"no wheel corpus at {wheel.CORPUS}")
+    checked = []
+    for entry in wheel.ENTRIES:
+        path = wheel.CORPUS / entry["file"]
+        if not path.is_file():
+            wheel._absent(f"{path} is missing")
+        if not torch_oracle.load(path, "B")["ok"]:  # the files torch's weights_only loader refuses
+            _check_refused_wheel_file(path, torch_oracle)
+            checked.append(entry["file"])
+    assert len(checked) >= 3, checked
+
+
+def _check_refused_wheel_file(path: Path, torch_oracle) -> None:
+    from differential.judge import compare
+
+    report, code = audit_json("inspect", "--tensors", path)
+    (entry,) = report["files"]
+    assert entry["torch_weights_only"]["loads"] is False, path
+    assert entry["tensors"] and code == entry["exit_code"], path
+    refused = [g for g in entry["globals"] if not g["allowed"]]
+    if entry["format"] == "torchscript":
+        # torch.load would run torch.jit.load (the archive's code): never asked here. UNSAFE, its code listed.
+        assert code == 4 and entry["code_files"] and any(g["kind"] == "torchscript" for g in refused), path
+        return
+    # Its tensors are torch's own, trusting the file in the sandboxed oracle (weights_only=False).
+    trusting = torch_oracle.load(path, "C")
+    assert trusting["ok"], trusting["error"]
+    assert compare(trusting["tensors"], _inert_tensors(path)) is None, path
+    if refused:  # names outside our allowlist (omegaconf...): UNSAFE, and torch needs each of them
+        assert code == 4 and {g["name"] for g in refused} <= set(entry["torch_weights_only"]["needs"]), path
+    else:  # data only our allowlist reads (numpy arrays): torch still needs them allowed
+        assert code in (0, 1) and entry["torch_weights_only"]["needs"], path

@@ -84,11 +84,8 @@ def test_known_history_is_in_the_data():
 
 # -- the predictions against torch ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def oracle(torch):
-    oracle_module = pytest.importorskip("differential.oracle",
-                                        reason="the torch oracle of the differential tests (tests/differential)")
-    with oracle_module.Oracle(timeout=120) as o:
-        yield o
+def oracle(torch_oracle):
+    return torch_oracle
 
 
 def _audited(path: Path) -> list:
