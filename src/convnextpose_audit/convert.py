@@ -16,36 +16,13 @@ from typing import IO, Any, Iterator
 
 from .atomic import atomic_output
 from .digest import state_dict_digest
-from .errors import ConvertError, UnsafeCheckpointError
+from .errors import ConvertError
 from .audit import AuditResult
 from .fingerprint import find_state_dict, strip_prefix
-from .reader import Checkpoint, open_checkpoint
+from .reader import Checkpoint
 from .reader.dtypes import SAFETENSORS_NAMES
 from .reader.limits import DEFAULT_LIMITS, Limits
 from .reader.tensor import TensorRef
-
-
-#: What ``--allow-unsafe-source`` adds to the error for an unsafe source (the flag is named, the risk is not taken).
-RESCUE_HINT = ("; `cnxp-audit convert --allow-unsafe-source` writes its tensors to a clean file without running "
-               "anything")
-
-
-def open_source(src: str, allow: frozenset[str], *, rescue: bool = False) -> Checkpoint:
-    """Open SRC for conversion: an unsafe file only when ``rescue`` (its inert reading), else the error names the flag.
-
-    A file whose inert reading fails cannot be rescued: its error is raised as it is.
-    """
-    try:
-        return open_checkpoint(src, allow=allow, read_unsafe=rescue)
-    except UnsafeCheckpointError as exc:
-        if rescue:
-            detail = f"; its tensors cannot be rescued: {exc.read_error}" if getattr(exc, "read_error", None) else ""
-            message = f"{exc}{detail}"
-        else:
-            message = f"{exc}{RESCUE_HINT}"
-        err = UnsafeCheckpointError(message, module=exc.module, name=exc.name, member=exc.member, globals=exc.globals)
-        err.refs = getattr(exc, "refs", [])
-        raise err from None
 
 
 def weights(ckpt: Checkpoint, keep_prefix: bool = False, any_tensors: bool = False) -> "OrderedDict[str, TensorRef]":

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from ..audit import AuditOptions, Labels, audit_checkpoint
-from ..convert import open_source, output_format, rescue_metadata, safetensors_metadata, weights, write_pth, \
-    write_safetensors
+from ..convert import output_format, rescue_metadata, safetensors_metadata, weights, write_pth, write_safetensors
+from ..errors import UnsafeCheckpointError
 from ..exitcodes import ExitCode
+from ..reader import Checkpoint, open_checkpoint
 from ..variants import load_registry
 from .options import build_audit_policy, check_output, policy_options
 from .output import info
@@ -39,7 +40,7 @@ def command(src, out, to, keep_prefix, force, rescue, allow, policy_file):
         import_torch()  # without torch: exit 2 with the install hint, before reading anything
     policy = build_audit_policy(allow, policy_file)
     # Opening refuses unsafe (unless rescuing) or unreadable sources before anything is written.
-    with open_source(src, policy.names, rescue=rescue) as ckpt:
+    with _open_source(src, policy.names, rescue=rescue) as ckpt:
         dropped = sorted({r.qualname for _m, r in ckpt.refused(policy.names)})
         result = audit_checkpoint(ckpt, load_registry(), Labels(), AuditOptions())
         sd = weights(ckpt, keep_prefix=keep_prefix, any_tensors=rescue)
@@ -53,3 +54,26 @@ def command(src, out, to, keep_prefix, force, rescue, allow, policy_file):
         info(f"rescued from an unsafe source: dropped {len(dropped)} global(s) ({', '.join(dropped[:5])}"
              f"{' …' if len(dropped) > 5 else ''}); nothing was imported or called")
     return ExitCode.OK
+
+
+#: What an unsafe source's error adds without --allow-unsafe-source: the flag is named, the risk is not taken.
+RESCUE_HINT = ("; `cnxp-audit convert --allow-unsafe-source` writes its tensors to a clean file without running "
+               "anything")
+
+
+def _open_source(src: str, allow: frozenset[str], *, rescue: bool) -> Checkpoint:
+    """Open SRC: an unsafe file only when rescuing (its inert reading), else its error names the flag.
+
+    A file whose inert reading fails cannot be rescued: its error says why.
+    """
+    try:
+        return open_checkpoint(src, allow=allow, read_unsafe=rescue)
+    except UnsafeCheckpointError as exc:
+        if rescue:
+            read_error = getattr(exc, "read_error", None)
+            message = f"{exc}; its tensors cannot be rescued: {read_error}" if read_error else str(exc)
+        else:
+            message = f"{exc}{RESCUE_HINT}"
+        err = UnsafeCheckpointError(message, module=exc.module, name=exc.name, member=exc.member, globals=exc.globals)
+        err.refs = getattr(exc, "refs", [])
+        raise err from None
