@@ -7,11 +7,11 @@ decides safety: the allowlist and the policy do (see :mod:`.policy`).
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Iterable
 
 KINDS = ("tensor", "container", "numpy", "torchscript", "callable", "class")
@@ -102,7 +102,8 @@ def _literal(pattern: str) -> int:
 @lru_cache(maxsize=1)
 def default_classifier() -> Classifier:
     """The classifier of the packaged ``globals.toml`` (read once)."""
-    text = resources.files(__package__).joinpath("globals.toml").read_text(encoding="utf-8")
+    with open(os.path.join(os.path.dirname(__file__), "globals.toml"), encoding="utf-8") as fh:
+        text = fh.read()
     return Classifier(tomllib.loads(text))
 
 

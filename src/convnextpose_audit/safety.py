@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .classify import GlobalUse, global_uses
+from .classify import GlobalUse, classify, global_uses
 from .errors import AuditError, CheckpointReadError, UnsafeCheckpointError
 from .reader import Checkpoint
 from .reader.checkpoint import refused_refs, unsafe_error
@@ -56,10 +56,12 @@ def checkpoint_safety(ckpt: Checkpoint, allow: frozenset[str], torch_version: st
     limits = ckpt.limits or DEFAULT_LIMITS
     refused = refused_refs(ckpt.refs, allow)
     safety = Safety(unsafe=unsafe_error(ckpt.name, refused, None) if refused else None)
-    try:
-        calls = record_calls(ckpt.obj, limits)
-    except CheckpointReadError:
-        calls = {}
+    calls: dict[str, set[str]] = {}
+    if any(classify(r.qualname).source == "unknown" for _m, r in ckpt.refs):  # only unknown names need their uses
+        try:
+            calls = record_calls(ckpt.obj, limits)
+        except CheckpointReadError:
+            pass
     safety.globals, safety.more_globals = global_uses(ckpt.refs, _passes(allow), ckpt.name, limits.max_report_items,
                                                       calls)
     facts = ReadFacts(ckpt.name, ckpt.format, ckpt.refs, ckpt.meter.opcodes if ckpt.meter else None, ckpt.obj,

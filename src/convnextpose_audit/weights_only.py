@@ -10,10 +10,10 @@ allowlisting can fix.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Iterable
 
 from .reader.limits import DEFAULT_LIMITS, Limits
@@ -71,7 +71,8 @@ class Prediction:
 # -- the rules ---------------------------------------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _data() -> dict[str, Any]:
-    text = resources.files(__package__).joinpath("torch_weights_only.toml").read_text(encoding="utf-8")
+    with open(os.path.join(os.path.dirname(__file__), "torch_weights_only.toml"), encoding="utf-8") as fh:
+        text = fh.read()
     return tomllib.loads(text)
 
 

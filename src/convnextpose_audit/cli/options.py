@@ -31,10 +31,13 @@ labels_option = click.option("--labels", "labels_file", type=click.Path(dir_okay
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Print the evidence chain per file.")
 
 
-def _torch_versions() -> list[str]:
+def _torch_version(ctx, param, value: str | None) -> str | None:
+    # Checked only when given: the versions are data, read only when a prediction is made.
     from ..weights_only import versions
 
-    return versions()
+    if value is not None and value not in versions():
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(versions())}")
+    return value
 
 
 def policy_options(command):
@@ -51,7 +54,7 @@ def policy_options(command):
 
 
 torch_version_option = click.option(
-    "--torch-version", "torch_version", type=click.Choice(_torch_versions()), default=None, metavar="X.Y",
+    "--torch-version", "torch_version", callback=_torch_version, default=None, metavar="X.Y",
     help="Predict torch.load(weights_only=True) for this torch (2.4 ... newest; default: the newest known).")
 
 
