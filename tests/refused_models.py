@@ -95,5 +95,14 @@ def protocol4(folder: Path) -> Path:
     return path
 
 
+def legacy_whole_module(folder: Path) -> Path:
+    """``torch.save(model)`` in the torch < 1.6 format: module classes become ('module', ...) persistent ids."""
+    torch.manual_seed(13)
+    path = folder / "legacy_whole.pt"
+    torch.save(tm.build("XS"), path, _use_new_zipfile_serialization=False)
+    return path
+
+
 BUILDERS = {"lightning_namespace": lightning_namespace, "lightning_omegaconf": lightning_omegaconf,
-            "scripted": scripted, "numpy_values": numpy_values, "protocol4": protocol4}
+            "scripted": scripted, "numpy_values": numpy_values, "protocol4": protocol4,
+            "legacy_whole": legacy_whole_module}

@@ -187,6 +187,16 @@ def test_the_predicted_needs_are_what_torch_needs(refused_files, name):
     assert trusted("safe_globals", path, *prediction["needs"][:-1])["ok"] is False
 
 
+def test_a_legacy_whole_module_is_blocked_whatever_is_allowed(refused_files):
+    path = refused_files["legacy_whole"]
+    report, code = audit_json("inspect", path)
+    (entry,) = report["files"]
+    assert (entry["verdict"], entry["inferred"], code) == ("UNSAFE", "XS", 4)
+    prediction = entry["torch_weights_only"]
+    assert prediction["loads"] is False and "persistent id" in prediction["blocked"][0]
+    assert trusted("safe_globals", path, *prediction["needs"])["ok"] is False  # allowing the names is not enough
+
+
 def test_unsupported_opcodes_block_whatever_is_allowed(refused_files):
     report, _ = audit_json("inspect", refused_files["protocol4"])
     prediction = report["files"][0]["torch_weights_only"]

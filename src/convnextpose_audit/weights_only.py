@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
+from .module_tree import is_module
 from .reader.limits import DEFAULT_LIMITS, Limits
 from .reader.pickle.ops import NAMES
 from .reader.pickle.records import Instance
@@ -152,7 +153,7 @@ def predict(facts: ReadFacts, version: str | None = None, limits: Limits = DEFAU
         elif ref.qualname not in r.allowed and ref.qualname not in needs:
             needs.append(ref.qualname)
     needs += [n for n in _numpy_needs(facts.obj, run, limits) if n not in needs and n not in r.allowed]
-    blocked += _record_blocks(facts.obj, facts.opcodes or frozenset(), r, limits) if needs else []
+    blocked += _record_blocks(facts.obj, fmt, r, limits) if needs else []
     scalars = any(ref.name == "scalar" and ref.module.startswith("numpy") for _m, ref in run)
     return Prediction(r.version, not blocked and not needs, needs, list(dict.fromkeys(blocked)),
                       complete=not scalars)
@@ -228,12 +229,17 @@ def _numpy_needs(obj: Any, run: list[tuple[str, Any]], limits: Limits) -> list[s
     return found
 
 
-def _record_blocks(obj: Any, opcodes: frozenset[int], r: TorchRules, limits: Limits) -> list[str]:
-    """What the unpickler refuses even with ``needs`` allowed: its NEWOBJ and SETITEM(S) checks."""
+def _record_blocks(obj: Any, fmt: str, r: TorchRules, limits: Limits) -> list[str]:
+    """What the unpickler refuses even with ``needs`` allowed: its NEWOBJ, SETITEM(S), APPEND(S) and
+    persistent-id checks."""
     if obj is None:
         return []
     blocked = []
     for _path, rec in iter_values(obj, limits, Instance):
+        if fmt == "legacy" and is_module(rec):
+            # torch < 1.6 saved each nn.Module class as a ('module', class, file, source) persistent id
+            blocked.append(f"a whole {rec.qualname} in a legacy file: its unpickler accepts only storage "
+                           "persistent ids, not the ('module', ...) ones torch < 1.6 saved for module classes")
         if rec.how == "NEWOBJ" and r.newobj == "parameter":
             blocked.append(f"NEWOBJ of {rec.qualname}: its unpickler builds only nn.Parameter with NEWOBJ")
         if rec.items and r.setitem_check:
