@@ -145,13 +145,8 @@ def predict(facts: ReadFacts, version: str | None = None, limits: Limits = DEFAU
         return container
     run = _run_refs(facts, fmt)
     blocked = _opcode_blocks(facts.opcodes or frozenset(), r)
-    needs: list[str] = []
-    for _member, ref in run:
-        why = _global_block(ref, r)
-        if why is not None:
-            blocked.append(why)
-        elif ref.qualname not in r.allowed and ref.qualname not in needs:
-            needs.append(ref.qualname)
+    needs, refused = _judge_refs(run, r)
+    blocked += refused
     needs += [n for n in _numpy_needs(facts.obj, run, limits) if n not in needs and n not in r.allowed]
     blocked += _record_blocks(facts.obj, fmt, r, limits) if needs else []
     scalars = any(ref.name == "scalar" and ref.module.startswith("numpy") for _m, ref in run)
@@ -160,14 +155,24 @@ def predict(facts: ReadFacts, version: str | None = None, limits: Limits = DEFAU
 
 
 def _from_refs_only(facts: ReadFacts, r: TorchRules) -> Prediction | None:
-    # Only what torch certainly meets: a global it refuses in a pickle it runs.
-    run = [(m, ref) for m, ref in facts.refs if _is_run(m, facts)]
-    refused = [ref for _m, ref in run if ref.opcode == "GLOBAL" and ref.qualname not in r.allowed]
-    if not refused:
+    # Only what torch certainly meets: a global it refuses in a pickle it runs (it stops there, or earlier).
+    needs, blocked = _judge_refs([(m, ref) for m, ref in facts.refs if _is_run(m, facts)], r)
+    if not needs and not blocked:
         return None
-    blocked = [b for b in (_global_block(ref, r) for ref in refused) if b]
-    needs = list(dict.fromkeys(ref.qualname for ref in refused if _global_block(ref, r) is None))
     return Prediction(r.version, False, needs, list(dict.fromkeys(blocked)))
+
+
+def _judge_refs(run: list[tuple[str, Any]], r: TorchRules) -> tuple[list[str], list[str]]:
+    """``(needs, blocked)``: names outside the allowlist, in first-seen order; what no allowlisting fixes."""
+    needs: list[str] = []
+    blocked: list[str] = []
+    for _member, ref in run:
+        why = _global_block(ref, r)
+        if why is not None:
+            blocked.append(why)
+        elif ref.qualname not in r.allowed and ref.qualname not in needs:
+            needs.append(ref.qualname)
+    return needs, blocked
 
 
 def _is_run(member: str, facts: ReadFacts) -> bool:
