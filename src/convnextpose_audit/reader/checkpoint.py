@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import (ArchiveError, AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError,
+from ..errors import (AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError, SeveralCheckpointsError,
                       UnsafeCheckpointError)
 from .archive import ZipRecords, torch_layout
 from .detect import SNIFF_BYTES, describe, sniff
@@ -161,8 +161,8 @@ def open_checkpoint(path: str | os.PathLike, *, limits: Limits | None = None, al
         raise NotACheckpointError(f"{path}: holds no checkpoint")
     if len(entries) > 1:
         shown = ", ".join(e.name for e in entries[:5]) + (" …" if len(entries) > 5 else "")
-        raise ArchiveError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
-                           "(e.g. as `cnxp-audit scan` prints it)")
+        raise SeveralCheckpointsError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
+                                      "(e.g. as `cnxp-audit scan` prints it)")
     return entries[0].open(allow=frozenset(allow), read_unsafe=read_unsafe)
 
 
