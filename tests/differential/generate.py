@@ -35,8 +35,8 @@ class MutantPair:
     @property
     def recipe(self) -> str:
         """One line: class, choices, payload spelling, and how to regenerate it."""
-        return (f"{self.cls}: {'; '.join(self.notes)} | payload {self.callee} via {self.spelling} | "
-                f"regenerate: seed={self.seed} index={self.index}")
+        return (f"{self.cls}: {'; '.join(self.notes)} | payload {self.callee} via {self.spelling} | replay: "
+                f"python -m fuzz.differential --only {self.cls} --seed {self.seed} --index {self.index} --show")
 
 
 def class_names(only: list[str] | None = None) -> list[str]:

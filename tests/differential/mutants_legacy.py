@@ -84,10 +84,14 @@ def _text_keys(keys: list[str]) -> bytes:
     return b"(lp0\n" + b"".join(b"V" + k.encode() + b"\np%d\na" % (n + 1) for n, k in enumerate(keys)) + b"."
 
 
-def _ints_as_text(pkl: bytes, style: str) -> bytes:
+def _ints_as_text(pkl: bytes, style: str, small_plain: bool = False) -> bytes:
+    # small_plain keeps 0 and 1 in decimal: a 2-character INT line of 0 or 1 is a bool for the C unpickler.
     out = bytearray()
     for name, arg in pickles.ops(pkl):
-        out += pickles.text_int(arg, style) if name in ("BININT", "BININT1", "BININT2") else pickles.emit([(name, arg)])
+        if name in ("BININT", "BININT1", "BININT2"):
+            out += pickles.text_int(arg, "dec" if small_plain and arg in (0, 1) else style)
+        else:
+            out += pickles.emit([(name, arg)])
     return bytes(out)
 
 
@@ -104,7 +108,8 @@ def legacy_text_ints(ctx: Ctx) -> bytes:
     if which in ("sys_info", "all"):
         p[2] = _text_sys_info(style)
     if which in ("main", "all"):
-        p[3] = _ints_as_text(p[3], style)
+        small = ctx.choice("0 and 1 in main", ["same style", "decimal"]) == "decimal"
+        p[3] = _ints_as_text(p[3], style, small)
     if which in ("keys", "all"):
         p[4] = _text_keys(keys)
     site = ctx.choice("payload in", ["magic", "main"])

@@ -100,8 +100,10 @@ def poly_tar_name_pickle(ctx: Ctx) -> bytes:
 
 @mutant("poly")
 def safetensors_identity(ctx: Ctx) -> bytes:
-    """The safetensors seed (torch >= 2.13 reads it when the name ends .safetensors); hostile: payload text in
-    its metadata, never run."""
+    """The safetensors seed, read by torch 2.13 only under a ``.safetensors`` name.
+
+    The hostile flavour carries payload text in its metadata, which nothing ever runs.
+    """
     from .seeds import safetensors_bytes
 
     ctx.suffix = ctx.choice("file name ends", [".safetensors", ".bin"])
