@@ -18,7 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "src"))
+try:  # the installed (or PYTHONPATH) convnextpose_audit wins; the checkout's src/ is the fallback
+    import convnextpose_audit  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(ROOT / "src"))
 
 from differential.generate import MutantPair, class_names, generate  # noqa: E402
 from differential.oracle import Oracle  # noqa: E402
