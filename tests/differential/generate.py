@@ -31,6 +31,11 @@ class MutantPair:
     spelling: str
     notes: list[str] = field(default_factory=list)
     suffix: str = ".bin"
+    siblings: dict[str, dict[str, bytes]] = field(default_factory=dict)  #: flavour -> files beside the mutant
+
+    def data(self, flavour: str) -> bytes:
+        """The bytes of flavour ``"clean"`` or ``"hostile"``."""
+        return self.clean if flavour == "clean" else self.hostile
 
     @property
     def recipe(self) -> str:
@@ -62,10 +67,11 @@ def make(seeds: Seeds, seed: int, index: int, name: str) -> MutantPair:
         rng = random.Random()
         rng.setstate(state)
         ctx = Ctx(rng=rng, seeds=seeds, hostile=hostile, callee=callee, spelling=spelling)
-        flavours.append((fn(ctx), ctx.notes, ctx.suffix))
-    (clean, notes, suffix), (hostile_bytes, hostile_notes, _) = flavours
+        flavours.append((fn(ctx), ctx.notes, ctx.suffix, ctx.siblings))
+    (clean, notes, suffix, sib_c), (hostile_bytes, hostile_notes, _, sib_h) = flavours
     return MutantPair(seed, index, name, family, clean, hostile_bytes, callee, spelling,
-                      notes + [n for n in hostile_notes if n not in notes], suffix)
+                      notes + [n for n in hostile_notes if n not in notes], suffix,
+                      {"clean": sib_c, "hostile": sib_h})
 
 
 def generate(seeds: Seeds, seed: int, count: int, only: list[str] | None = None,

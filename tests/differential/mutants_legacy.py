@@ -239,3 +239,25 @@ def legacy_header_values(ctx: Ctx) -> bytes:
     i, blob = _VALUES[ctx.choice("value", list(_VALUES))]
     p[i] = blob
     return legacy_bytes(p, ctx.seeds.legacy_storages)
+
+
+@mutant("legacy")
+def legacy_beside_tree(ctx: Ctx) -> bytes:
+    """A checkpoint file in a folder that also holds an extracted archive (``data.pkl``, ``data/``...).
+
+    torch.load(path) reads the file it is given; the folder around it never matters.
+    The extracted tree holds the alternative clean object.
+    """
+    kind = ctx.choice("file", ["legacy stream", "torch zip"])
+    layout = ctx.choice("tree", ["beside the file", "in archive/ beside the file"])
+    top = "" if layout == "beside the file" else "archive/"
+    for m in ctx.seeds.zip_members:
+        rel = m.name.decode().split("/", 1)[1]
+        ctx.siblings[top + rel] = ctx.seeds.zip_alt_pkl if rel == "data.pkl" else m.data
+    if kind == "legacy stream":
+        return legacy_bytes(_payload_main(ctx, _parts(ctx)), ctx.seeds.legacy_storages)
+    from .zipfmt import build
+    ms = [m.but() for m in ctx.seeds.zip_members]
+    i = next(n for n, m in enumerate(ms) if m.name.endswith(b"/data.pkl"))
+    ms[i] = ms[i].but(data=ctx.slot(ms[i].data))
+    return build(ms)

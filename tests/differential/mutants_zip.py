@@ -406,3 +406,34 @@ def zip_storage_records(ctx: Ctx) -> bytes:
         ms[p] = ms[p].but(data=pickles.rename_strings(ms[p].data, {"1": key}))
         ms[i] = ms[i].but(name=b"archive/data/" + key.encode())
     return build(ms)
+
+
+@mutant("zip")
+def zip_member_flags(ctx: Ctx) -> bytes:
+    """A member marked encrypted or compressed with a method miniz cannot read (harmless unless torch reads it)."""
+    ms = _with_payload(ctx, _members(ctx))
+    target = ctx.choice("member", [b"data.pkl", b"data/0", b".data/serialization_id", b".format_version"])
+    trick = ctx.choice("trick", ["encrypted bit", "method 12 (bzip2)", "method 14 (lzma)", "method 99 (AES)"])
+    i = _find(ms, b"/" + target)
+    if trick == "encrypted bit":
+        ms[i] = ms[i].but(flags=ms[i].flags | 0x1)
+    else:
+        ms[i] = ms[i].but(method=int(trick.split()[1]))  # stored bytes, mislabelled
+    return build(ms)
+
+
+@mutant("zip")
+def zip_local_fields(ctx: Ctx) -> bytes:
+    """The local header disagrees with the central directory on method, flags or its extra field."""
+    ms = _with_payload(ctx, _members(ctx))
+    i = _find(ms, b"/" + ctx.choice("member", [b"data.pkl", b"data/0", b"version"]))
+    trick = ctx.choice("local header", ["method 8", "descriptor flag", "12-byte extra", "extra of 0xFF padding"])
+    if trick == "method 8":
+        ms[i] = ms[i].but(local_method=8)
+    elif trick == "descriptor flag":
+        ms[i] = ms[i].but(local_flags=0x8)
+    elif trick == "12-byte extra":
+        ms[i] = ms[i].but(local_extra=struct.pack("<HH", 0xCAFE, 8) + b"\x00" * 8)
+    else:
+        ms[i] = ms[i].but(local_extra=struct.pack("<HH", 0x4246, 60) + b"\xff" * 60)
+    return build(ms)

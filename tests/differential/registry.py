@@ -40,6 +40,8 @@ class Ctx:
     notes: list[str] = field(default_factory=list)
     #: the mutant's file name ending (torch >= 2.13 reads any "*.safetensors" path with the safetensors library)
     suffix: str = ".bin"
+    #: files written beside the mutant (relative path -> bytes): torch never looks at them
+    siblings: dict[str, bytes] = field(default_factory=dict)
 
     def note(self, text: str) -> None:
         """Record one choice (the notes are the recipe printed for a disagreement)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -77,10 +78,20 @@ class Summary:
         return "\n".join(lines)
 
 
-def _write(folder: Path, name: str, data: bytes) -> Path:
-    path = folder / name
-    path.write_bytes(data)
+def materialise(folder: Path, pair: MutantPair, flavour: str) -> Path:
+    """Write one flavour (and its sibling files) into a fresh sub-folder; return the mutant's path."""
+    sub = folder / f"{pair.index:05d}-{pair.cls}-{flavour}"
+    sub.mkdir()
+    for rel, blob in pair.siblings.get(flavour, {}).items():
+        (sub / rel).parent.mkdir(parents=True, exist_ok=True)
+        (sub / rel).write_bytes(blob)
+    path = sub / f"mutant{pair.suffix}"
+    path.write_bytes(pair.data(flavour))
     return path
+
+
+def _discard(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def check(pair: MutantPair, oracle: Oracle, folder: Path, summary: Summary) -> None:
@@ -94,9 +105,8 @@ def check(pair: MutantPair, oracle: Oracle, folder: Path, summary: Summary) -> N
 def _check(pair: MutantPair, oracle: Oracle, folder: Path, summary: Summary) -> None:
     summary.mutants += 1
     summary.classes[pair.cls] += 1
-    stem = f"{pair.index:05d}-{pair.cls}"
-    hostile = _write(folder, f"{stem}-hostile{pair.suffix}", pair.hostile)
-    clean = _write(folder, f"{stem}-clean{pair.suffix}", pair.clean)
+    hostile = materialise(folder, pair, "hostile")
+    clean = materialise(folder, pair, "clean")
     torch_a = oracle.load(hostile, "A")
     verdict_h = ours.verdict(hostile)
     executed = os.path.lexists(SENTINEL)
@@ -118,7 +128,7 @@ def _check(pair: MutantPair, oracle: Oracle, folder: Path, summary: Summary) -> 
         else:
             summary.agree += 1
     for p in (hostile, clean):
-        p.unlink()
+        _discard(p)
 
 
 def run(pairs: Iterable[MutantPair], oracle: Oracle, folder: Path, deadline: float | None = None) -> Summary:
@@ -147,7 +157,7 @@ def explain(pair: MutantPair, oracle: Oracle, folder: Path) -> str:
     """Everything torch and our tool did with both flavours of one mutant (for writing up a repro)."""
     lines = [pair.recipe]
     for flavour, data in (("hostile", pair.hostile), ("clean", pair.clean)):
-        path = _write(folder, f"{pair.index:05d}-{pair.cls}-{flavour}{pair.suffix}", data)
+        path = materialise(folder, pair, flavour)
         lines.append(f"--- {flavour} ({len(data)} bytes, head {data[:16].hex(' ')})")
         for mode in ("A", "B", "C"):
             r = oracle.load(path, mode)
@@ -159,15 +169,15 @@ def explain(pair: MutantPair, oracle: Oracle, folder: Path) -> str:
         reading = ours.reading(path)
         lines.append(f"  ours reading: {reading.refused or ''} {reading.message or ''} "
                      f"{[p for p, _ in reading.tensors] if reading.tensors is not None else ''} {reading.crash or ''}")
-        path.unlink()
+        _discard(path)
     return "\n".join(lines)
 
 
 def brief(pair: MutantPair, oracle: Oracle, folder: Path) -> str:
     """Two short lines (hostile, clean): what torch did and what we did."""
     out = [pair.recipe]
-    for flavour, data, modes in (("hostile", pair.hostile, "A"), ("clean", pair.clean, "BC")):
-        path = _write(folder, f"{pair.index:05d}-{pair.cls}-{flavour}{pair.suffix}", data)
+    for flavour, modes in (("hostile", "A"), ("clean", "BC")):
+        path = materialise(folder, pair, flavour)
         parts = []
         for mode in modes:
             r = oracle.load(path, mode)
@@ -184,5 +194,5 @@ def brief(pair: MutantPair, oracle: Oracle, folder: Path) -> str:
         elif v.reasons and v.exit_code:
             mine += f" ({v.reasons[0].split(': ', 1)[-1][:70]})"
         out.append(f"  {flavour}: torch {'; '.join(parts)} | ours {mine}")
-        path.unlink()
+        _discard(path)
     return "\n".join(out)

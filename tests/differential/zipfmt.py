@@ -30,6 +30,9 @@ class Member:
     descriptor: bool = False  #: sizes and CRC only in a trailing data descriptor (flag bit 3)
     descriptor_sig: bool = True
     extra: bytes = b""
+    local_method: int | None = None  #: a different compression method in the local header only
+    local_flags: int | None = None  #: different flags in the local header only
+    local_extra: bytes | None = None  #: a different extra field in the local header only
 
     def payload(self) -> bytes:
         """The bytes stored in the archive (deflated if ``method`` says so)."""
@@ -64,9 +67,12 @@ def local_records(members: list[Member], start: int = 0) -> Written:
         flags = m.flags | (FLAG_DESCRIPTOR if m.descriptor else 0)
         crc, csize, usize = (0, 0, 0) if m.descriptor else (m.checksum(), len(data), len(m.data))
         name = m.name if m.local_name is None else m.local_name
-        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, m.method, 0, 0x21, crc, csize, usize,
-                              len(name), len(m.extra)))
-        out.write(name + m.extra + data)
+        extra = m.extra if m.local_extra is None else m.local_extra
+        method = m.method if m.local_method is None else m.local_method
+        flags = flags if m.local_flags is None else m.local_flags
+        out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, csize, usize,
+                              len(name), len(extra)))
+        out.write(name + extra + data)
         if m.descriptor:
             sig = b"PK\x07\x08" if m.descriptor_sig else b""
             out.write(sig + struct.pack("<3L", m.checksum(), len(data), len(m.data)))
