@@ -359,3 +359,13 @@ def test_a_frame_that_splits_an_opcode_is_read_both_ways():
     assert looked_up == ["os.system"]  # the stream reading runs a global the straight reading never sees
     _, scan = ours(hidden)
     assert "os.system" in {g.qualname for g in scan.globals}
+
+
+def test_a_frame_that_splits_a_global_line_drops_part_of_its_name():
+    # Found by the long run: the frame ends inside GLOBAL's first line, so a stream reader drops "m" and
+    # looks up "od_a.y"; the scan must name that global as well.
+    data = b"\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00cmod_a\ny\n)R."
+    _, _, looked_up = c_unpickle(data, permissive=True)
+    assert looked_up == ["od_a.y"]
+    _, scan = ours(data)
+    assert {"mod_a.y", "od_a.y"} <= {g.qualname for g in scan.globals}

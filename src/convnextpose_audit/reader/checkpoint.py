@@ -379,6 +379,9 @@ def _is_tree_record(rel: bytes) -> bool:
 def _tree_opener(archive: ZipArchive, tree: bytes, label: str, limits: Limits,
                  root: FileSource) -> Callable[..., Checkpoint]:
     records = ZipRecords(archive, tree)
+    if not tree:  # data.pkl at the zip's root: torch refuses the zip ("not in a subdirectory")
+        records.warnings.append("torch.load refuses this zip (its files are not in a folder); read as the "
+                                "extracted archive it holds")
     size = sum(m.usize for m in archive.members if m.raw.startswith(tree))
     return _opener(label, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits, root)
 
