@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from convnextpose_audit import iter_checkpoints, open_checkpoint
-from convnextpose_audit.errors import ArchiveError, CheckpointReadError, NotACheckpointError
+from convnextpose_audit.errors import ArchiveError, CheckpointReadError, NotACheckpointError, SeveralCheckpointsError
 from convnextpose_audit.reader import iter_entries
 from fixtures import legacy_tar
 from zip_tools import outer_zip, patch_central, rezip
@@ -105,7 +105,7 @@ def test_outer_zip_read_in_place(small_ckpt, tmp_path, torch):
             assert_same_as_torch(torch, c, small_ckpt)
             c.close()
     assert not (tmp_path / "drive").exists()  # nothing was extracted
-    with pytest.raises(ArchiveError, match="4 checkpoints"):
+    with pytest.raises(SeveralCheckpointsError, match="4 checkpoints"):
         open_checkpoint(outer)
 
 

@@ -25,7 +25,7 @@ from .errors import AuditError, CheckpointReadError, NotACheckpointError, Unsafe
 from .exitcodes import ExitCode
 from .fingerprint import Fingerprint, StateDict, find_state_dict, find_state_dicts, fingerprint
 from .labels import label_from_name, manifest_label
-from .reader import Checkpoint, Limits, iter_entries
+from .reader import DEFAULT_LIMITS, Checkpoint, Limits, iter_entries
 from .reader.remote import Traffic, is_url, metered
 from .variants import FEATURES, Difference, Match, Registry, check_shapes, differences_from, match, short
 
@@ -442,9 +442,9 @@ def audit_path(path: str, registry: Registry, labels: Labels | None = None,
         size = None
     try:
         with metered() as traffic:  # counts HTTP traffic when path is a URL
-            _collect(path, size, registry, labels, options, results, skipped)
+            unlisted = _collect(path, size, registry, labels, options, results, skipped)
         if not results:
-            reason = f"holds no checkpoint ({len(skipped)} member(s) skipped)"
+            reason = f"holds no checkpoint ({len(skipped) - bool(unlisted) + unlisted:,} member(s) skipped)"
             if require_checkpoint:
                 declared, source = labels.declare(path, registry)
                 results.append(failed(path, NotACheckpointError(f"{path}: {reason}"), declared, source, size))
@@ -467,7 +467,11 @@ def _add_traffic(results: list[AuditResult], traffic: Traffic) -> None:
 
 
 def _collect(path: str, size: int | None, registry: Registry, labels: Labels, options: AuditOptions,
-             results: list[AuditResult], skipped: list[Skipped]) -> None:
+             results: list[AuditResult], skipped: list[Skipped]) -> int:
+    """Audit every entry of ``path`` into ``results``/``skipped``; return how many skipped were not listed."""
+    # The report is bounded: past max_report_items skipped members of one path, they are only counted.
+    cap = (options.limits or DEFAULT_LIMITS).max_report_items
+    unlisted = 0
     try:
         for entry in iter_entries(path, limits=options.limits):
             if entry.open is None:
@@ -478,8 +482,10 @@ def _collect(path: str, size: int | None, registry: Registry, labels: Labels, op
                     declared, source = labels.declare(entry.name, registry)
                     message = reason if reason.startswith(entry.name) else f"{entry.name}: {reason}"
                     results.append(failed(entry.name, NotACheckpointError(message), declared, source))
-                else:
+                elif len(skipped) < cap:
                     skipped.append(Skipped(entry.name, reason))
+                else:
+                    unlisted += 1
                 continue
             results.append(_audit_entry(entry.name, entry.open, registry, labels, options,
                                         size if entry.name == path else None))
@@ -487,6 +493,10 @@ def _collect(path: str, size: int | None, registry: Registry, labels: Labels, op
         declared, source = labels.declare(path, registry)
         error, notes = _diagnosed(path, exc, size)
         results.append(failed(path, error, declared, source, size, notes))
+    if unlisted:
+        skipped.append(Skipped(path, f"and {unlisted:,} more members that are not checkpoints "
+                                     f"(not listed past max_report_items={cap:,})"))
+    return unlisted
 
 
 def _audit_entry(name: str, opener: Callable[..., Checkpoint], registry: Registry, labels: Labels,

@@ -42,6 +42,10 @@ class ConvertError(UsageError):
     """The checkpoint cannot be written in the requested format, or the output cannot be written."""
 
 
+class SeveralCheckpointsError(UsageError):
+    """A command that reads one checkpoint was given a path holding several; the message lists them."""
+
+
 class OutputError(UsageError):
     """The report or output file cannot be written (missing folder, exists without --force...)."""
 

@@ -137,7 +137,13 @@ def _check_records(records: Records, names: list[str], require_version: bool = T
 
 
 def check_loader_records(records: Records) -> tuple[str, str | None]:
-    """torch's own checks before unpickling: ``(byteorder, refusal or None)``."""
+    """torch's own checks before unpickling: ``(byteorder, refusal or None)``.
+
+    PyTorchStreamReader reads ``.data/serialization_id`` when it opens the archive, so
+    that record must be readable (a compression method miniz lacks fails torch there).
+    """
+    if records.size(".data/serialization_id") is not None:
+        records.read(".data/serialization_id", 1 << 16, "serialization id record")
     byteorder = "little"
     if records.size("byteorder") is not None:
         raw = bytes(records.read("byteorder", 16, "byteorder record"))
@@ -203,7 +209,7 @@ def storage_loader(records: Records, folder: str, byteorder: str, limits: Limits
         actual = records.size(name)
         if actual is None:
             raise ArchiveError(f"{label}: storage record {name} is missing")
-        if actual < nbytes:
+        if actual != nbytes:  # torch: "record size ... does not match expected size"
             raise ArchiveError(f"{label}: storage {name} holds {actual:,} bytes, {nbytes:,} declared")
         ref = StorageRef(key, stype.dtype, nbytes, location)
         if byteorder == "big":

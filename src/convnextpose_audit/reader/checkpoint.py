@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import (ArchiveError, AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError,
+from ..errors import (AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError, SeveralCheckpointsError,
                       UnsafeCheckpointError)
 from .archive import ZipRecords, torch_layout
 from .detect import SNIFF_BYTES, describe, sniff
@@ -163,8 +163,8 @@ def open_checkpoint(path: str | os.PathLike, *, limits: Limits | None = None, al
         raise NotACheckpointError(f"{path}: holds no checkpoint")
     if len(entries) > 1:
         shown = ", ".join(e.name for e in entries[:5]) + (" …" if len(entries) > 5 else "")
-        raise ArchiveError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
-                           "(e.g. as `cnxp-audit scan` prints it)")
+        raise SeveralCheckpointsError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
+                                      "(e.g. as `cnxp-audit scan` prints it)")
     return entries[0].open(allow=frozenset(allow), read_unsafe=read_unsafe)
 
 
@@ -381,6 +381,9 @@ def _is_tree_record(rel: bytes) -> bool:
 def _tree_opener(archive: ZipArchive, tree: bytes, label: str, limits: Limits,
                  root: FileSource) -> Callable[..., Checkpoint]:
     records = ZipRecords(archive, tree)
+    if not tree:  # data.pkl at the zip's root: torch refuses the zip ("not in a subdirectory")
+        records.warnings.append("torch.load refuses this zip (its files are not in a folder); read as the "
+                                "extracted archive it holds")
     size = sum(m.usize for m in archive.members if m.raw.startswith(tree))
     return _opener(label, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits, root)
 

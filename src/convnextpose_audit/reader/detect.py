@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .limits import Limits
 from .pickle import scan_pickle
+from .pickle.ops import NAMES
 from .safetensors_format import looks_like_safetensors
 from .zipread import LOCAL_MAGIC
 
@@ -47,6 +48,8 @@ def starts_a_pickle(head: bytes, complete: bool) -> bool:
     ``head`` (unless ``head`` is the whole file). Text that merely starts with an
     opcode letter ("In this folder...") fails within a few opcodes.
     """
+    if not head or head[0] not in NAMES:  # the C unpickler fails on its first byte: most files end here
+        return False
     scan = scan_pickle(head, member="sniff", limits=_SNIFF_LIMITS)
     return scan.end is not None or bool(scan.globals) or (scan.truncated and not complete)
 

@@ -27,7 +27,9 @@ class Limits:
     #: distinct non-string keys of one dict or set sharing a hash value; real data has none, while
     #: crafted ints (k * (2**61 - 1)) all hash alike and would make inserts quadratic
     max_equal_hashes: int = 16
-    max_members: int = 1_000_000  #: entries in a zip / tar / folder tree
+    #: entries in a zip / tar / folder tree: a torch archive holds one member per storage plus a few records,
+    #: a Drive folder download a handful; at about 13 µs per member a larger count is refused, not ground through
+    max_members: int = 250_000
     max_outer_depth: int = 4  #: zips within zips
     max_inflate_bytes: int = 1 * GiB  #: bytes inflated into memory from one deflated zip member
     max_storage_bytes: int = 64 * GiB  #: declared size of one storage

@@ -98,16 +98,18 @@ def read_tar(source: ByteSource, entries: list[TarEntry], limits: Limits, meter:
     """
     label = source.label
     chosen = {e.name: e for e in entries}  # later members replace earlier ones, as tarfile.getmember does
-    missing = [m for m in TAR_MEMBERS if m not in chosen]
-    if missing:
-        raise NotACheckpointError(f"{label}: a tar archive, but not a torch checkpoint (missing {', '.join(missing)})")
-    odd = [m for m in TAR_MEMBERS if not chosen[m].regular]
-    if odd:
-        raise AmbiguousContainerError(f"{label}: ambiguous container: tar member {odd[0]!r} is a link or special "
-                                      "file; extracting it would follow it")
 
     def part(name: str) -> ByteSource:
-        e = chosen[name]
+        # torch extracts members one at a time, in this order, and unpickles each before looking for the next.
+        e = chosen.get(name)
+        if e is None:
+            if name == "storages":  # nothing has been unpickled yet
+                raise NotACheckpointError(f"{label}: a tar archive, but not a torch checkpoint (no storages member)")
+            raise ArchiveError(f"{label}: torch <= 0.3 tar checkpoint without a {name!r} member (torch fails "
+                               "there, after unpickling the members before it)")
+        if not e.regular:
+            raise AmbiguousContainerError(f"{label}: ambiguous container: tar member {name!r} is a link or special "
+                                          "file; extracting it would follow it")
         return SliceSource(source, e.offset, e.size, f"{label}: {name}")
 
     objects: dict[Any, Any] = {}

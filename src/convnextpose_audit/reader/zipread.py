@@ -37,7 +37,7 @@ _STORED, _DEFLATED = 0, 8
 _U16, _U32 = 0xFFFF, 0xFFFFFFFF
 
 
-@dataclass
+@dataclass(slots=True)
 class ZipMember:
     """One central-directory entry; ``raw`` is the name as stored, ``name`` its text for display."""
 

@@ -73,6 +73,9 @@ def parse_int(line: bytes, member: str) -> tuple[int | bool, bool]:
     this way where C ``long`` has 64 bits, and is an error where it has 32 (Windows).
     """
     text = _c_string(line)
+    if text == b"":
+        # strtol converts nothing and leaves its end pointer on the NUL, which C accepts: the value is 0.
+        return (False if len(line) == 3 else 0), False
     m = _STRTOL.match(text)
     if m is not None and text[m.end():] in (b"\n", b""):
         sign, hexa, octal, dec = m.groups()

@@ -32,11 +32,22 @@ class Kind:
         return self.name
 
 
+class Sequence(Kind):
+    """A list or bytearray built from opcodes: one object per value (the memo may alias it), with its length,
+    because C refuses SETITEM at an index past the end."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, name: str, length: int):
+        super().__init__(name, False)
+        self.length = length
+
+
 COMPUTED = Kind("COMPUTED", True)  # a global or a call's result: could be anything
 TUPLE = Kind("tuple", True)
 UNHASHABLE_TUPLE = Kind("tuple holding unhashable values", False)
-LIST, DICT, SET = Kind("list", False), Kind("dict", False), Kind("set", False)
-FROZENSET, BYTES, BYTEARRAY = Kind("frozenset", True), Kind("bytes", True), Kind("bytearray", False)
+DICT, SET = Kind("dict", False), Kind("set", False)
+FROZENSET, BYTES = Kind("frozenset", True), Kind("bytes", True)
 OTHER = Kind("value", True)  # kept for callers: a plain value that is certainly not a string
 
 
@@ -72,7 +83,7 @@ class Shapes:
                 return raw.decode("raw-unicode-escape")
             except UnicodeDecodeError as exc:
                 raise malformed(self.member, f"UNICODE argument: {exc.reason}") from None
-        return BYTEARRAY if kind == "bytearray" else BYTES
+        return Sequence("bytearray", len(raw)) if kind == "bytearray" else BYTES
 
     def charge_int(self, nbytes: int) -> None:
         pass
@@ -86,7 +97,7 @@ class Shapes:
 
     @staticmethod
     def empty_list() -> Any:
-        return LIST
+        return Sequence("list", 0)
 
     @staticmethod
     def empty_set() -> Any:
@@ -98,7 +109,7 @@ class Shapes:
 
     @staticmethod
     def make_list(items: list) -> Any:
-        return LIST
+        return Sequence("list", len(items))
 
     def make_dict(self, items: list) -> Any:
         if any(_unhashable(k) for k in items[::2]):
@@ -114,14 +125,22 @@ class Shapes:
         if target is DICT:
             if any(_unhashable(k) for k in items[::2]):
                 raise self._fail("unhashable dict key")
-        elif target is LIST or target is BYTEARRAY:  # they take SETITEM at an int index that exists
-            if not all(type(k) in (int, bool) or k is COMPUTED for k in items[::2]):
-                raise self._fail("list indices must be integers")
+        elif isinstance(target, Sequence):  # SETITEM at an int index that exists (a bytearray: of a byte)
+            for key, value in zip(items[::2], items[1::2]):
+                if key is COMPUTED:
+                    continue
+                if type(key) not in (int, bool) or not -target.length <= key < target.length:
+                    raise self._fail("list index out of range or not an integer")
+                if target.name == "bytearray" and value is not COMPUTED and not (
+                        type(value) in (int, bool) and 0 <= value < 256):
+                    raise self._fail("bytearray item must be a byte")
         elif target is not COMPUTED:
             raise self._fail(f"SETITEMS on a {target!r}")
 
     def appends(self, target: Any, items: list) -> None:
-        if target not in (LIST, BYTEARRAY, COMPUTED):  # a bytearray has extend() too
+        if isinstance(target, Sequence):  # a bytearray has extend() too (of bytes: a hint, not checked)
+            target.length += len(items)
+        elif target is not COMPUTED:
             raise self._fail(f"APPENDS on a {target!r}")
 
     def additems(self, target: Any, items: list) -> None:
@@ -147,7 +166,8 @@ class Shapes:
     def build(self, inst: Any, state: Any) -> None:
         # Built-in values have neither __setstate__ nor an instance __dict__, so C fails on a dict state; a None
         # state (or a (state, slots) pair, which may hold two Nones) leaves any object alone.
-        if inst is not COMPUTED and not (state is None or _tuple_like(state)):
+        # (A real tuple here is EMPTY_TUPLE's (), which is not such a pair.)
+        if inst is not COMPUTED and not (state is None or state is TUPLE or state is COMPUTED):
             raise self._fail(f"BUILD on a {inst!r}")
 
     def stack_global(self, machine, module: Any, name: Any, offset: int) -> Any:
@@ -165,5 +185,5 @@ class Shapes:
         return COMPUTED  # the loader's own function: runs no file code, result unknown here
 
     def readonly(self, value: Any) -> None:
-        if value not in (BYTES, BYTEARRAY, COMPUTED):
+        if not (value is BYTES or value is COMPUTED or getattr(value, "name", "") == "bytearray"):
             raise self._fail(f"READONLY_BUFFER on a {value!r}")
