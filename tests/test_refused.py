@@ -262,3 +262,16 @@ def _check_refused_wheel_file(path: Path, torch_oracle) -> None:
         assert code == 4 and {g["name"] for g in refused} <= set(entry["torch_weights_only"]["needs"]), path
     else:  # data only our allowlist reads (numpy arrays): torch still needs them allowed
         assert code in (0, 1) and entry["torch_weights_only"]["needs"], path
+
+
+def test_sarif_reports_each_refused_global_under_the_rule_of_its_kind(refused_files):
+    result = run_cli("inspect", "--format", "sarif", refused_files["scripted"], refused_files["lightning_namespace"])
+    results = json.loads(result.stdout)["runs"][0]["results"]
+    by_global = {r["properties"]["global"]: r for r in results if "global" in r["properties"]}
+    assert by_global["argparse.Namespace"]["ruleId"] == "CNXP101"
+    assert by_global["argparse.Namespace"]["properties"]["kind"] == "class"
+    assert by_global["torch.jit.load"]["ruleId"] == "CNXP102"
+    assert by_global["__torch__.refused_models.Scripted"]["ruleId"] == "CNXP102"
+    fingerprints = [r["partialFingerprints"]["cnxpFinding/v1"] for r in results]
+    assert len(fingerprints) == len(set(fingerprints))
+    assert result.exit_code == 4
