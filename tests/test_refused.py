@@ -275,3 +275,21 @@ def test_sarif_reports_each_refused_global_under_the_rule_of_its_kind(refused_fi
     fingerprints = [r["partialFingerprints"]["cnxpFinding/v1"] for r in results]
     assert len(fingerprints) == len(set(fingerprints))
     assert result.exit_code == 4
+
+
+def test_every_unsafe_hostile_file_names_its_refused_globals_even_when_unreadable(tmp_path):
+    # No torch needed: the payloads are built by hand. A read that fails still lists what it refused.
+    from convnextpose_audit.audit import AuditOptions, Verdict, audit_path
+    from convnextpose_audit.variants import load_registry
+    from fixtures.hostile import build_corpus
+
+    registry = load_registry()
+    cases = build_corpus(tmp_path / "corpus", tmp_path / "SENTINEL")
+    unsafe = [(c, r) for c in cases for r in audit_path(str(c.path), registry, options=AuditOptions())[0]
+              if c.verdict == "UNSAFE" and r.verdict is Verdict.UNSAFE]
+    assert len(unsafe) >= 50
+    for case, result in unsafe:
+        refused = [g for g in result.globals if not g.allowed]
+        assert refused, case.name
+        assert all(g.where and g.count >= len(g.where) for g in refused), case.name
+    assert not (tmp_path / "SENTINEL").exists()
