@@ -31,6 +31,19 @@ class Scripted(nn.Module):
         return self.seq(self.bn(self.conv(x))) * self.scale
 
 
+class ScriptedPose(nn.Module):
+    """A ConvNeXtPose variant's backbone and head under a scriptable forward (torch_models' classes have none)."""
+
+    def __init__(self, label: str):
+        super().__init__()
+        model = tm.build(label)
+        self.backbone = model.backbone
+        self.head = model.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 def whole_module(label: str, folder: Path) -> Path:
     """``torch.save(model)`` of a ConvNeXtPose variant (classes of torch_models.py), named after the variant."""
     torch.manual_seed(7)
@@ -76,6 +89,14 @@ def scripted(folder: Path) -> Path:
     return path
 
 
+def scripted_pose(folder: Path) -> Path:
+    """A TorchScript archive of ConvNeXtPose-XS: its module tree holds the variant's whole state dict."""
+    torch.manual_seed(14)
+    path = folder / "scripted_pose.pt"
+    torch.jit.save(torch.jit.script(ScriptedPose("XS")), str(path))
+    return path
+
+
 def numpy_values(folder: Path) -> Path:
     """A state dict with numpy arrays beside it (weights_only needs numpy's globals and dtype classes)."""
     import numpy as np
@@ -105,4 +126,4 @@ def legacy_whole_module(folder: Path) -> Path:
 
 BUILDERS = {"lightning_namespace": lightning_namespace, "lightning_omegaconf": lightning_omegaconf,
             "scripted": scripted, "numpy_values": numpy_values, "protocol4": protocol4,
-            "legacy_whole": legacy_whole_module}
+            "legacy_whole": legacy_whole_module, "scripted_pose": scripted_pose}

@@ -101,6 +101,15 @@ def test_torchscript_lists_tensors_code_and_globals_and_exits_4(refused_files):
     assert entry["torch_weights_only"]["loads"] is False
 
 
+def test_a_torchscript_convnextpose_is_fingerprinted_from_its_module_tree(refused_files):
+    path = refused_files["scripted_pose"]
+    report, code = audit_json("tensors", path)
+    (entry,) = report["files"]
+    assert (entry["format"], entry["inferred"], code) == ("torchscript", "XS", 4)
+    expected = trusted("state", path)
+    assert [[t["name"], t["dtype"], t["shape"]] for t in entry["tensors"]] == [[k, *v[:2]] for k, v in expected.items()]
+
+
 def test_torch_jit_load_cannot_be_allowed(refused_files):
     result = run_cli("inspect", "--allow", "torch.jit.load", refused_files["scripted"])
     assert result.exit_code == 2 and "torch.jit.load cannot be allowed" in result.stderr
