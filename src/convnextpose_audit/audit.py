@@ -111,7 +111,7 @@ class AuditResult:
     #: every global the file references, classified (``GlobalUse``: name, kind, count, allowed, where)
     globals: list[Any] = field(default_factory=list)
     globals_more: int = 0  #: distinct globals beyond the report limit (not listed)
-    #: ``{loads, needs, torch, blocked, reason}``: what torch.load(weights_only=True) is predicted to do
+    #: ``{loads, needs, torch, blocked, reason, needs_complete}``: torch.load(weights_only=True)'s predicted answer
     torch_weights_only: dict[str, Any] | None = None
     code_files: list[str] | None = None  #: a TorchScript archive's code/ records (listed, never run)
 
@@ -136,7 +136,7 @@ class Report:
     files: list[AuditResult]
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
-    policy: dict[str, Any] | None = None  #: the policy applied (``Policy.to_dict()``), when one was given
+    policy: dict[str, Any] | None = None  #: the policy applied (``Policy.to_dict()``); None when none was asked for
 
     @property
     def counts(self) -> dict[str, int]:

@@ -10,7 +10,8 @@ from ..errors import UnsafeCheckpointError
 from ..exitcodes import ExitCode
 from ..reader import Checkpoint, open_checkpoint
 from ..variants import load_registry
-from .options import build_audit_policy, check_output, policy_options
+from ..policy import build_policy
+from .options import check_output, policy_options
 from .output import info
 
 
@@ -38,7 +39,7 @@ def command(src, out, to, keep_prefix, force, rescue, allow, policy_file):
         from ..reader.tensor import import_torch
 
         import_torch()  # without torch: exit 2 with the install hint, before reading anything
-    policy = build_audit_policy(allow, policy_file)
+    policy = build_policy(allow, policy_file)
     # Opening refuses unsafe (unless rescuing) or unreadable sources before anything is written.
     with _open_source(src, policy.names, rescue=rescue) as ckpt:
         dropped = sorted({r.qualname for _m, r in ckpt.refused(policy.names)})

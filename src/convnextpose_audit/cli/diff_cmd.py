@@ -8,7 +8,8 @@ from ..compare import compare
 from ..exitcodes import ExitCode
 from ..reader import open_checkpoint
 from ..render.formats import get_format
-from .options import build_audit_policy, policy_options
+from ..policy import build_policy
+from .options import policy_options
 from .output import write_output
 from .render_out import render_options, resolve_format
 
@@ -28,7 +29,7 @@ def command(a, b, fmt, verbose, allow, policy_file):
     Without -v: counts, one line per class of change and the 10 largest changes.
     Exit 0 for identical weights, 1 when weights or architecture differ.
     """
-    names = build_audit_policy(allow, policy_file).names
+    names = build_policy(allow, policy_file).names
     with open_checkpoint(a, allow=names) as ca, open_checkpoint(b, allow=names) as cb:
         result = compare(ca, cb)
     name = resolve_format(fmt, None)

@@ -8,8 +8,9 @@ import os
 
 from ..errors import DownloadFailed, UsageError
 from ..fetch import OFFICIAL_FOLDER, fetch, parse_target
+from ..policy import build_policy
 from ..scan import scan
-from .options import audit_options, build_audit_policy, build_labels, build_registry, check_output, report_options
+from .options import audit_options, build_labels, build_registry, check_output, report_options
 from .output import info
 from .progress import progress_bar
 from .render_out import emit_report
@@ -28,7 +29,7 @@ def command(url_or_id, out_dir, fmt, verbose, quiet, fail_on, output, label, lab
     present with the same size are skipped. Exits with scan's code; download failures exit 3.
     """
     check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
-    policy = build_audit_policy(allow, policy_file)
+    policy = build_policy(allow, policy_file)
     try:  # a malformed URL is the command line's fault (exit 2), not a failed download (exit 3)
         parse_target(url_or_id)
     except DownloadFailed as exc:

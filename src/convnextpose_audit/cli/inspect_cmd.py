@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ..audit import audit_paths
-from .options import audit_options, build_audit_policy, build_labels, build_registry, check_output, report_options
+from ..policy import build_policy
+from .options import audit_options, build_labels, build_registry, check_output, report_options
 from .render_out import emit_report
 
 
@@ -16,7 +17,7 @@ def command(paths, fmt, verbose, quiet, fail_on, output, label, labels_file, var
             torch_version, allow, policy_file):
     """Infer the variant of each checkpoint and compare it with its declared label."""
     check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
-    policy = build_audit_policy(allow, policy_file)
+    policy = build_policy(allow, policy_file)
     registry = build_registry(variants_file)
     labels = build_labels(registry, label, labels_file)
     report = audit_paths(paths, registry, labels, audit_options(policy, tensors=tensors, hashes=hashes,

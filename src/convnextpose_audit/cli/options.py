@@ -9,7 +9,7 @@ import click
 from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, AuditOptions, Labels
 from ..errors import OutputError
 from ..labels import load_manifest
-from ..policy import Policy, build_policy
+from ..policy import Policy
 from ..render.formats import FORMATS as FORMAT_REGISTRY
 from ..variants import Registry, load_registry
 
@@ -56,11 +56,6 @@ def policy_options(command):
 torch_version_option = click.option(
     "--torch-version", "torch_version", callback=_torch_version, default=None, metavar="X.Y",
     help="Predict torch.load(weights_only=True) for this torch (2.4 ... newest; default: the newest known).")
-
-
-def build_audit_policy(allow: tuple[str, ...], policy_file: str | None) -> Policy:
-    """The policy of ``--allow`` and ``--policy`` (a bad one raises PolicyError: exit 2, before any read)."""
-    return build_policy(allow, policy_file)
 
 
 def audit_options(policy: Policy, *, tensors: bool = False, hashes: bool = False,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..policy import build_policy
 from ..scan import scan
-from .options import audit_options, build_audit_policy, build_labels, build_registry, check_output, report_options
+from .options import audit_options, build_labels, build_registry, check_output, report_options
 from .progress import progress_bar
 from .render_out import emit_report
 
@@ -19,7 +20,7 @@ def command(paths, fmt, verbose, quiet, fail_on, output, label, labels_file, var
             torch_version, allow, policy_file, jobs):
     """Find checkpoints by content (not extension) and audit them all."""
     check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
-    policy = build_audit_policy(allow, policy_file)
+    policy = build_policy(allow, policy_file)
     registry = build_registry(variants_file)
     labels = build_labels(registry, label, labels_file)
     options = audit_options(policy, tensors=tensors, hashes=hashes, torch_version=torch_version)

@@ -8,8 +8,9 @@ import fnmatch
 import click
 
 from ..audit import AuditResult, Report, audit_paths
+from ..policy import build_policy
 from ..render.formats import get_format
-from .options import audit_options, build_audit_policy, build_registry, policy_options, variants_option
+from .options import audit_options, build_registry, policy_options, variants_option
 from .output import write_output
 from .render_out import render_options, resolve_format
 
@@ -31,7 +32,7 @@ def command(paths, pattern, fmt, variants_file, allow, policy_file):
 
     Exit 0 when every file was listed, 3 if one could not be read, 4 if one is unsafe.
     """
-    policy = build_audit_policy(allow, policy_file)
+    policy = build_policy(allow, policy_file)
     report = audit_paths(paths, build_registry(variants_file), options=audit_options(policy, tensors=True))
     report.policy = policy.to_dict()
     if pattern:
