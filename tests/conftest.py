@@ -57,6 +57,27 @@ def small_ckpt(tmp_path_factory, torch):
     return tm.save_like_drive(model, folder, "small.pth", epoch=5)
 
 
+@pytest.fixture(scope="session")
+def refused_files(tmp_path_factory, torch):
+    """Files torch's weights_only loader refuses, built with torch (tests/refused_models.py): torch.save(model) of
+    every variant, Lightning-style checkpoints (argparse, omegaconf), a TorchScript archive, numpy values, protocol 4."""
+    import refused_models as rm
+
+    folder = tmp_path_factory.mktemp("refused")
+    files = {f"whole_{label}": rm.whole_module(label, folder) for label in ("XS", "S", "M", "L")}
+    files.update({name: build(folder) for name, build in rm.BUILDERS.items()})
+    return files
+
+
+@pytest.fixture(scope="session")
+def torch_oracle(torch):
+    """torch.load in a sandboxed, forked child per file: the differential tests' oracle (tests/differential)."""
+    oracle = pytest.importorskip("differential.oracle",
+                                 reason="the torch oracle of the differential tests (tests/differential)")
+    with oracle.Oracle(timeout=120) as o:
+        yield o
+
+
 @pytest.fixture
 def sentinel(tmp_path):
     """A path a malicious payload would create; tests assert it never appears."""

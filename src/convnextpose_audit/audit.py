@@ -74,6 +74,8 @@ class AuditOptions:
     tensors: bool = False  #: list state-dict tensors (name, dtype, shape)
     hashes: bool = False  #: SHA-256 per tensor and a state-dict digest (reads tensor bytes)
     limits: Limits | None = None
+    allow: frozenset[str] = frozenset()  #: globals a policy accepts by name (--allow, --policy)
+    torch_version: str | None = None  #: the torch whose weights_only answer is predicted (default: the newest known)
 
 
 @dataclass
@@ -106,6 +108,12 @@ class AuditResult:
     #: inferred, nearest, ignored_keys, ignored}``
     state_dicts: list[dict[str, Any]] = field(default_factory=list)
     decided_by: str | None = None  #: ``name`` of the state dict whose verdict is the file's
+    #: every global the file references, classified (``GlobalUse``: name, kind, count, allowed, where)
+    globals: list[Any] = field(default_factory=list)
+    globals_more: int = 0  #: distinct globals beyond the report limit (not listed)
+    #: ``{loads, needs, torch, blocked, reason, needs_complete}``: torch.load(weights_only=True)'s predicted answer
+    torch_weights_only: dict[str, Any] | None = None
+    code_files: list[str] | None = None  #: a TorchScript archive's code/ records (listed, never run)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -128,6 +136,7 @@ class Report:
     files: list[AuditResult]
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    policy: dict[str, Any] | None = None  #: the policy applied (``Policy.to_dict()``); None when none was asked for
 
     @property
     def counts(self) -> dict[str, int]:
@@ -257,7 +266,8 @@ def _judge(obj: Any, sd: StateDict | None, registry: Registry, declared: str | N
 
 
 def _discovery_notes(sd: StateDict, registry: Registry) -> list[str]:
-    notes = []
+    notes = [f"names rebuilt from the pickled {sd.origin} as its state_dict() gives them (nothing imported)"] \
+        if sd.origin else []
     ignored = [k for k in sd.outside if not k.startswith(MODEL_ROOTS)]
     if ignored:
         names = ", ".join(map(short, ignored[:FIRST_IGNORED])) + (" …" if len(ignored) > FIRST_IGNORED else "")
@@ -489,18 +499,47 @@ def _collect(path: str, size: int | None, registry: Registry, labels: Labels, op
     return unlisted
 
 
-def _audit_entry(name: str, opener: Callable[[], Checkpoint], registry: Registry, labels: Labels,
+def _audit_entry(name: str, opener: Callable[..., Checkpoint], registry: Registry, labels: Labels,
                  options: AuditOptions, size: int | None) -> AuditResult:
+    from .safety import checkpoint_safety, error_safety
+
     try:
-        with opener() as ckpt:
-            return audit_checkpoint(ckpt, registry, labels, options)
+        # The inert reading: a file that names refused globals is still read (nothing imported or called), so an
+        # UNSAFE result can carry the variant, tensors and evidence. Safety is judged first, from the references
+        # alone: an audit step that fails afterwards (a limit, an unreadable storage) cannot turn UNSAFE into less.
+        with opener(allow=options.allow, read_unsafe=True) as ckpt:
+            safety = checkpoint_safety(ckpt, options.allow, options.torch_version)
+            try:
+                result = audit_checkpoint(ckpt, registry, labels, options)
+            except CheckpointReadError as exc:
+                if safety.unsafe is None:
+                    raise
+                declared, source = labels.declare(name, registry)
+                result = failed(name, safety.unsafe, declared, source, size, [f"reader: {_strip_path(str(exc), name)}"])
+            else:
+                if safety.unsafe is not None:
+                    _mark_unsafe(result, safety.unsafe)
+            if ckpt.code:
+                result.code_files = ckpt.code
     except (CheckpointReadError, UnsafeCheckpointError) as exc:
         declared, source = labels.declare(name, registry)
         error, notes = _diagnosed(name, exc, size)
-        return failed(name, error, declared, source, size, notes)
+        result = failed(name, error, declared, source, size, notes)
+        safety = error_safety(exc, name, options.allow, options.torch_version)
     except Exception as exc:  # a bug in this checkpoint's audit: the other members still get theirs
         declared, source = _declare_safely(labels, name, registry)
         return internal_failure(name, exc, declared, source, size)
+    result.globals, result.globals_more = safety.globals, safety.more_globals
+    result.torch_weights_only = safety.prediction.to_dict() if safety.prediction else None
+    return result
+
+
+def _mark_unsafe(result: AuditResult, error: UnsafeCheckpointError) -> None:
+    """UNSAFE whatever the inference found; the inference stays in the result (variant, fingerprint, tensors)."""
+    message = str(error)
+    result.evidence.insert(0, message)
+    result.verdict, result.error = Verdict.UNSAFE, message
+    result.reason = _strip_path(message, result.path)
 
 
 def _declare_safely(labels: Labels, name: str, registry: Registry) -> tuple[str | None, str | None]:

@@ -25,14 +25,27 @@ from .reader.limits import DEFAULT_LIMITS, Limits
 from .reader.tensor import TensorRef
 
 
-def weights(ckpt: Checkpoint, keep_prefix: bool = False) -> "OrderedDict[str, TensorRef]":
-    """The checkpoint's state dict, with wrapper prefixes stripped unless ``keep_prefix``."""
+def weights(ckpt: Checkpoint, keep_prefix: bool = False, any_tensors: bool = False) -> "OrderedDict[str, TensorRef]":
+    """The checkpoint's state dict, with wrapper prefixes stripped unless ``keep_prefix``.
+
+    A pickled module counts as its ``state_dict()``. With ``any_tensors``, a file
+    without a state dict gives every tensor it holds, named by its path (``a/b/0``).
+    """
     key, sd = find_state_dict(ckpt.obj)
     if key is None:
-        raise ConvertError(f"{ckpt.name}: no state dict to convert")
+        if not any_tensors or not ckpt.tensors():
+            raise ConvertError(f"{ckpt.name}: no state dict to convert")
+        return OrderedDict(ckpt.tensors())  # a tensor reached by two paths is written under each
     if not keep_prefix:
         _, sd = strip_prefix(sd)
     return OrderedDict(sd)
+
+
+def rescue_metadata(dropped: list[str]) -> dict[str, str]:
+    """Header metadata of a rescued file: the globals of the source that were not carried over (nor run)."""
+    return {"cnxp_audit.dropped_globals": json.dumps(dropped),
+            "cnxp_audit.rescue": "tensors copied from an inert read of an unsafe source; no global was imported "
+                                 "or called"}
 
 
 def safetensors_metadata(ckpt: Checkpoint, result: AuditResult) -> dict[str, str]:

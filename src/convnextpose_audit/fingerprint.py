@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from .module_tree import as_state_dicts
 from .reader.tensor import TensorRef
 
 #: Keys under which training scripts store the weights, tried in this order (model before EMA).
@@ -106,6 +107,8 @@ class StateDict:
     tensors: dict[str, TensorRef]
     outside: dict[str, TensorRef] = field(default_factory=dict)
     documented: bool = True
+    #: where the names came from when they were rebuilt from a pickled module tree ("nn.Module pkg.Net"), else ""
+    origin: str = ""
 
     @property
     def loader_keys(self) -> dict[str, TensorRef]:
@@ -122,8 +125,11 @@ def find_state_dicts(obj: Any, wrappers: Iterable[str] = WRAPPER_PREFIXES) -> li
     top level itself; failing those, the largest dict of tensors one level down.
     One dict yields one candidate per distinct prefix in front of the backbone's
     first key (a dict holding a model and its EMA under two prefixes yields two).
+    A pickled module (``torch.save(model)``, at the top or under one of those keys)
+    counts as the state dict its ``state_dict()`` would give (see :mod:`.module_tree`).
     """
     wrappers = tuple(wrappers)
+    obj = as_state_dicts(obj, STATE_DICT_KEYS)
     found: list[tuple[str, dict]] = []
     if isinstance(obj, dict):
         seen: set[int] = set()  # one dict shared under several keys (a pickle memo can do that) is read once
@@ -146,13 +152,14 @@ def find_state_dicts(obj: Any, wrappers: Iterable[str] = WRAPPER_PREFIXES) -> li
         for prefix, model, outside, documented in parts:
             shown = prefix if len(prefix) <= 60 else prefix[:59] + "…"  # a name for reports, not a key
             name = base if len(parts) == 1 else f"{base} ({shown or 'no prefix'})"
-            out.append(StateDict(name, key, prefix, model, outside, documented))
+            out.append(StateDict(name, key, prefix, model, outside, documented, getattr(sd, "source", "")))
     return out
 
 
 def find_state_dict(obj: Any) -> tuple[str | None, dict[str, TensorRef]]:
     """Return ``(key, state dict)`` of the most likely candidate, keys as stored (prefix kept);
-    ``(None, {})`` if there is none."""
+    ``(None, {})`` if there is none. A pickled module counts as its ``state_dict()``."""
+    obj = as_state_dicts(obj, STATE_DICT_KEYS)
     if isinstance(obj, dict):
         for key in STATE_DICT_KEYS:
             sub = obj.get(key)

@@ -6,11 +6,11 @@ import click
 
 import os
 
-from ..audit import AuditOptions
 from ..errors import DownloadFailed, UsageError
 from ..fetch import OFFICIAL_FOLDER, fetch, parse_target
+from ..policy import build_policy
 from ..scan import scan
-from .options import build_labels, build_registry, check_output, report_options
+from .options import audit_options, build_labels, build_registry, check_output, report_options
 from .output import info
 from .progress import progress_bar
 from .render_out import emit_report
@@ -22,13 +22,14 @@ from .render_out import emit_report
               help="Folder to download into.")
 @report_options
 def command(url_or_id, out_dir, fmt, verbose, quiet, fail_on, output, label, labels_file, variants_file, tensors,
-            hashes):
+            hashes, torch_version, allow, policy_file):
     """Download a public Google Drive folder (default: the official ConvNeXtPose one) and scan it.
 
     A folder URL or bare id downloads the folder; a file URL one file. Files already
     present with the same size are skipped. Exits with scan's code; download failures exit 3.
     """
     check_output(output)  # before anything is read: a bad -o costs one line, not a whole run
+    policy = build_policy(allow, policy_file)
     try:  # a malformed URL is the command line's fault (exit 2), not a failed download (exit 3)
         parse_target(url_or_id)
     except DownloadFailed as exc:
@@ -42,5 +43,7 @@ def command(url_or_id, out_dir, fmt, verbose, quiet, fail_on, output, label, lab
         done = sum(f.status == "downloaded" for f in fetched)
         info(f"{done} downloaded, {len(fetched) - done} already present; scanning {out_dir}")
     with progress_bar(not quiet) as progress:
-        report = scan([out_dir], registry, labels, AuditOptions(tensors=tensors, hashes=hashes), progress=progress)
+        report = scan([out_dir], registry, labels, audit_options(policy, tensors=tensors, hashes=hashes,
+                                                                  torch_version=torch_version), progress=progress)
+    report.policy = policy.to_dict()
     return emit_report(report, fmt, fail_on=fail_on, verbose=verbose, quiet=quiet, output=output)

@@ -6,9 +6,10 @@ import os
 
 import click
 
-from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, Labels
+from ..audit import DEFAULT_FAIL_ON, FAIL_ON_CHOICES, AuditOptions, Labels
 from ..errors import OutputError
 from ..labels import load_manifest
+from ..policy import Policy
 from ..render.formats import FORMATS as FORMAT_REGISTRY
 from ..variants import Registry, load_registry
 
@@ -28,6 +29,39 @@ label_option = click.option("--label", help="Declared label for every file (over
 labels_option = click.option("--labels", "labels_file", type=click.Path(dir_okay=False),
                              help="Manifest of declared labels: CSV rows 'name,label' or JSON {name: label}.")
 verbose_option = click.option("-v", "--verbose", is_flag=True, help="Print the evidence chain per file.")
+
+
+def _torch_version(ctx, param, value: str | None) -> str | None:
+    # Checked only when given: the versions are data, read only when a prediction is made.
+    from ..weights_only import versions
+
+    if value is not None and value not in versions():
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(versions())}")
+    return value
+
+
+def policy_options(command):
+    """``--allow NAME`` (repeatable) and ``--policy FILE``: globals a team accepts by name (see policy.py)."""
+    for option in reversed([
+        click.option("--allow", "allow", multiple=True, metavar="MODULE.NAME",
+                     help="Accept this global by its exact dotted name, as torch.serialization.add_safe_globals "
+                          "would (repeatable); a file naming only accepted globals is not UNSAFE."),
+        click.option("--policy", "policy_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="TOML policy: [allow] \"module.name\" = \"reason\" per accepted global."),
+    ]):
+        command = option(command)
+    return command
+
+
+torch_version_option = click.option(
+    "--torch-version", "torch_version", callback=_torch_version, default=None, metavar="X.Y",
+    help="Predict torch.load(weights_only=True) for this torch (2.4 ... newest; default: the newest known).")
+
+
+def audit_options(policy: Policy, *, tensors: bool = False, hashes: bool = False,
+                  torch_version: str | None = None) -> AuditOptions:
+    """The AuditOptions of a command line."""
+    return AuditOptions(tensors=tensors, hashes=hashes, allow=policy.names, torch_version=torch_version)
 
 
 def build_registry(variants_file: str | None) -> Registry:
@@ -92,6 +126,7 @@ def report_options(command):
         click.option("--hash", "hashes", is_flag=True,
                      help="Add SHA-256 per tensor and a state-dict digest, and say which files hold the same "
                           "weights (reads tensor bytes)."),
+        torch_version_option,
     ]):
         command = option(command)
-    return command
+    return policy_options(command)

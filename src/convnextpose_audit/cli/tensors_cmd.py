@@ -7,9 +7,10 @@ import fnmatch
 
 import click
 
-from ..audit import AuditOptions, AuditResult, Report, audit_paths
+from ..audit import AuditResult, Report, audit_paths
+from ..policy import build_policy
 from ..render.formats import get_format
-from .options import build_registry, variants_option
+from .options import audit_options, build_registry, policy_options, variants_option
 from .output import write_output
 from .render_out import render_options, resolve_format
 
@@ -25,12 +26,15 @@ FAIL_ON = ("unreadable", "unsafe")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
               help="Output format (table prints text when piped).")
 @variants_option
-def command(paths, pattern, fmt, variants_file):
+@policy_options
+def command(paths, pattern, fmt, variants_file, allow, policy_file):
     """List each checkpoint's state dict: name, dtype, shape and elements of every tensor, in file order.
 
     Exit 0 when every file was listed, 3 if one could not be read, 4 if one is unsafe.
     """
-    report = audit_paths(paths, build_registry(variants_file), options=AuditOptions(tensors=True))
+    policy = build_policy(allow, policy_file)
+    report = audit_paths(paths, build_registry(variants_file), options=audit_options(policy, tensors=True))
+    report.policy = policy.to_dict()
     if pattern:
         report = dataclasses.replace(report, files=[_matching(r, pattern) for r in report.files])
     name = resolve_format(fmt, None)

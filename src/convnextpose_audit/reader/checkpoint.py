@@ -42,7 +42,8 @@ class Checkpoint:
     return, with a :class:`TensorRef` at each tensor leaf and inert records
     (``pickle.records``) where the pickle named globals outside the allowlist;
     ``refs`` lists every global reference as ``(member, GlobalRef)``; ``warnings``
-    lists tolerated oddities; ``unread`` names records torch does not read. Use as
+    lists tolerated oddities; ``unread`` names records torch does not read; ``code``
+    a TorchScript archive's ``code/`` records. Use as
     a context manager so file handles are released.
     """
 
@@ -57,6 +58,7 @@ class Checkpoint:
     refs: list[tuple[str, GlobalRef]] = field(default_factory=list)
     unread: list[str] = field(default_factory=list)
     meter: Meter | None = None
+    code: list[str] = field(default_factory=list)  #: TorchScript code/ records (listed, never compiled or run)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def tensors(self) -> list[tuple[str, TensorRef]]:
@@ -129,7 +131,7 @@ def finish(label: str, read: Callable[[list], Reading], size: int, limits: Limit
     try:
         reading = read(refs, meter)
         ckpt = Checkpoint(label, reading.format, reading.obj, size, limits, list(reading.warnings), reading.metadata,
-                          reading.byteorder, refs, list(reading.unread), meter)
+                          reading.byteorder, refs, list(reading.unread), meter, list(reading.code))
         ckpt.tensors()  # walk once now, so nesting and budget limits fail here, not later in a renderer
     except AuditError as exc:
         refused = refused_refs(refs, allow)

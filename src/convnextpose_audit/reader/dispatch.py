@@ -47,6 +47,7 @@ class Reading:
     byteorder: str = "little"
     metadata: dict[str, str] | None = None
     unread: list[str] = field(default_factory=list)  #: records torch does not read (listed, not examined)
+    code: list[str] = field(default_factory=list)  #: a TorchScript archive's code/ records (what torch.jit.load compiles)
 
 
 # -- zips ---------------------------------------------------------------------------------------------------------
@@ -114,6 +115,8 @@ def read_records(records: Records, layout: TorchLayout, fmt: str, limits: Limits
     if problem:
         raise AmbiguousContainerError(f"{label}: ambiguous container: {problem}")
     reading.obj = objects.get(main)
+    if torchscript:
+        reading.code = [n for n in records.names() if n.startswith("code/")]
     used = {n.lower() for n in layout.pickles} | {"version", ".data/version", "byteorder", ".format_version",
                                                  ".storage_alignment", ".data/serialization_id"}
     reading.unread = [n for n in records.names() if n.lower() not in used and not n.startswith(("data/", "constants/",

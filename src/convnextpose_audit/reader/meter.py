@@ -21,7 +21,7 @@ from .limits import Limits
 class Meter:
     """Counters and their limits for one file. ``charge_*`` raise :class:`LimitExceeded` past a bound."""
 
-    __slots__ = ("limits", "label", "elements", "value_bytes", "hash_work", "deadline", "started")
+    __slots__ = ("limits", "label", "elements", "value_bytes", "hash_work", "deadline", "started", "_opcodes")
 
     def __init__(self, limits: Limits, label: str):
         self.limits = limits
@@ -31,6 +31,7 @@ class Meter:
         self.hash_work = 0
         self.started = time.monotonic()
         self.deadline = self.started + limits.max_seconds
+        self._opcodes = 0  # byte i of this 256-byte little-endian int is 1 when opcode i ran
 
     def charge_elements(self, n: int, what: str) -> None:
         """Count ``n`` more values or container slots built (``what`` names the builder)."""
@@ -52,6 +53,16 @@ class Meter:
         if self.hash_work > self.limits.max_hash_work:
             raise LimitExceeded(f"{self.label}: {what}: more than max_hash_work={self.limits.max_hash_work:,} "
                                 "key nodes hashed (a shared-substructure key?)")
+
+    def note_opcodes(self, seen: bytearray) -> None:
+        """Record the opcodes a completed pickle executed (``seen[op]`` is 1 for each), for loader comparisons."""
+        self._opcodes |= int.from_bytes(seen, "little")  # one C-level OR: streams of many small pickles stay linear
+
+    @property
+    def opcodes(self) -> frozenset[int]:
+        """Every opcode byte executed by the pickles this file's structured reads took to their STOP."""
+        seen = self._opcodes.to_bytes(256, "little")
+        return frozenset(op for op in range(256) if seen[op])
 
     def tick(self, what: str) -> None:
         """Fail once the file's wall-time budget is spent (called every few thousand steps)."""

@@ -48,20 +48,34 @@ def iter_tensors(obj: Any, limits: Limits, prefix: str = "", meter: Meter | None
     so a "billion laughs" pickle costs time linear in its size; depth, node count
     and path bytes are bounded, and charged to ``meter`` when one is given.
     """
+    for path, value in iter_values(obj, limits, TensorRef, prefix, meter):
+        if value.name is None:
+            value.name = path
+        yield path, value
+
+
+def iter_values(obj: Any, limits: Limits, want: type | tuple[type, ...], prefix: str = "",
+                meter: Meter | None = None) -> Iterator[tuple[str, Any]]:
+    """Yield ``(path, value)`` for every value of type ``want`` reachable from ``obj``, in pickle order.
+
+    The walk of :func:`iter_tensors`, with its bounds: a leaf (a tensor, a numpy
+    array) is yielded at every path it is reached by, a container or record once.
+    """
     seen: set[int] = set()
     stack: list[tuple[str, Any, int]] = [(prefix, obj, 0)]
     nodes = 0
     while stack:
         path, value, depth = stack.pop()
-        if isinstance(value, TensorRef):
-            if value.name is None:
-                value.name = path
-            yield path, value
+        children = None if isinstance(value, TensorRef) else _children(value)
+        if children is None:
+            if isinstance(value, want):
+                yield path, value
             continue
-        children = _children(value)
-        if children is None or id(value) in seen:
+        if id(value) in seen:
             continue
         seen.add(id(value))
+        if isinstance(value, want):
+            yield path, value
         nodes += 1
         if nodes > limits.max_walk_nodes:
             raise LimitExceeded(f"object has more than max_walk_nodes={limits.max_walk_nodes:,} containers")

@@ -162,3 +162,43 @@ def summary_line(report: Report, options: RenderOptions) -> str:
     code = int(report.exit_code_under(options.fail_on))
     return (f"{plural(len(report.files), 'file')}, {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
             f"{counts}{skipped}; exit code {code}")
+
+
+def torch_answer(r: AuditResult) -> str | None:
+    """torch's predicted answer in words: ``torch 2.13 torch.load(weights_only=True): refuses; would need ...``."""
+    wo = r.torch_weights_only
+    if not wo:
+        return None
+    head = f"torch {wo['torch']} torch.load(weights_only=True): "
+    if wo["loads"]:
+        return safe(head + "loads" + (f" ({wo['reason']})" if wo.get("reason") else ""))
+    parts = list(wo.get("blocked") or [])
+    if wo.get("needs"):
+        scalars = "" if wo.get("needs_complete", True) else " and the numpy.dtypes class of each numpy scalar's dtype"
+        parts.append(f"would need add_safe_globals([{', '.join(wo['needs'])}]){scalars}")
+    return safe(head + "refuses; " + "; ".join(parts))
+
+
+def globals_lines(r: AuditResult) -> list[str]:
+    """``-v``: every global the file names, one line each: allowed or REFUSED, kind, name, count, first place."""
+    if not r.globals:
+        return []
+    refused = sum(not g.allowed for g in r.globals)
+    more = f", {r.globals_more} more not listed" if r.globals_more else ""
+    lines = [f"globals: {len(r.globals)} ({refused} refused{more})"]
+    width = max(len(g.kind) for g in r.globals)
+    for g in r.globals:
+        first = g.where[0] if g.where else None
+        place = f" ({first['opcode']} in {first['member']} at byte {int_text(first['offset'])})" if first else ""
+        lines.append(safe(f"  {'allowed' if g.allowed else 'REFUSED'}  {g.kind.ljust(width)}  {g.name} "
+                          f"×{int_text(g.count)}{place}"))
+    return lines
+
+
+def safety_lines(r: AuditResult) -> list[str]:
+    """``-v``: torch's predicted answer, the TorchScript code records, then the globals (all terminal-safe)."""
+    lines = [line for line in (torch_answer(r),) if line]
+    if r.code_files:
+        shown = ", ".join(r.code_files[:5]) + (f" and {len(r.code_files) - 5} more" if len(r.code_files) > 5 else "")
+        lines.append(safe(f"TorchScript code (never run): {len(r.code_files)} records: {shown}"))
+    return lines + globals_lines(r)

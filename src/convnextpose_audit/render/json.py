@@ -47,7 +47,12 @@ def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> di
         "internal_error": r.internal_error,
         "state_dicts": r.state_dicts,
         "decided_by": r.decided_by,
+        "globals": [g.to_dict() for g in r.globals],
+        "globals_unlisted": r.globals_more,
+        "torch_weights_only": r.torch_weights_only,
     }
+    if r.code_files is not None:
+        entry["code_files"] = list(r.code_files)
     if r.tensors is not None:
         entry["tensors"] = r.tensors
     if r.digest is not None:
@@ -75,7 +80,7 @@ def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, t
     if timings:
         summary["seconds"] = round(report.seconds, 4)
     return {"schema_version": SCHEMA_VERSION, "tool": tool(), "files": [file_entry(r, fail_on) for r in report.files],
-            "summary": summary}
+            "summary": summary, "policy": report.policy}
 
 
 def tool() -> dict[str, str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from ..audit import AuditResult, Report
 from .base import Format, RenderOptions
 from .escape import backtick_fence, md_code
-from .fields import (int_text, row, same_weights_lines, size_text, summary_line, tensor_rows, tensors_heading,
-                     visible)
+from .fields import (int_text, row, safety_lines, same_weights_lines, size_text, summary_line, tensor_rows,
+                     tensors_heading, visible)
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -42,6 +42,7 @@ def details(r: AuditResult, verbose: bool) -> list[str]:
     lines = ["", f"**{md_code(r.path)}**", ""]
     if verbose:
         lines += [f"- {md_code(e)}" for e in r.evidence] + [f"- warning: {md_code(w)}" for w in r.warnings]
+        lines += [f"- {md_code(line.strip())}" for line in safety_lines(r)]
     if r.tensors is not None:
         lines += (["", *tensor_table(r)] if verbose else tensor_table(r))
     return lines

@@ -106,7 +106,11 @@ def file_results(r: AuditResult, fail_on: tuple[str, ...], base: str) -> list[di
     """The SARIF results for one audited file: its verdict finding (if any), then one per container warning."""
     out = []
     rule = verdict_rule(r, fail_on)
-    if rule is not None:
+    refused = [g for g in r.globals if not g.allowed] if r.verdict is Verdict.UNSAFE else []
+    if refused:  # one finding per refused global, under the rule its kind belongs to
+        out += [_result(r, _global_rule(g.kind), _global_message(g), base, fail_on, finding=g.name,
+                        extra={"global": g.name, "kind": g.kind, "count": g.count}) for g in refused]
+    elif rule is not None:
         out.append(_result(r, rule, verdict_message(r), base, fail_on))
     for warning in r.warnings:
         out.append(_result(r, "CNXP201", warning, base, fail_on))
@@ -120,6 +124,18 @@ def verdict_rule(r: AuditResult, fail_on: tuple[str, ...]) -> str | None:
     if r.verdict is Verdict.UNLABELED:
         return "CNXP003" if "unlabeled" in fail_on else None
     return {Verdict.MISMATCH: "CNXP001", Verdict.UNKNOWN: "CNXP002", Verdict.UNREADABLE: "CNXP004"}.get(r.verdict)
+
+
+def _global_rule(kind: str) -> str:
+    return "CNXP102" if kind == "torchscript" else "CNXP101"
+
+
+def _global_message(g) -> str:
+    """One refused global in a sentence: name, kind and why, how often and where first."""
+    first = g.where[0] if g.where else None
+    place = f"; first {first['opcode']} in {first['member']} at byte {first['offset']:,}" if first else ""
+    return (f"references {g.name} ({g.kind}: {g.reason}), {g.count} time(s){place}; outside the allowlist, "
+            "nothing was imported or called")
 
 
 def verdict_message(r: AuditResult) -> str:
@@ -140,19 +156,23 @@ def verdict_message(r: AuditResult) -> str:
     return r.verdict.value
 
 
-def _result(r: AuditResult, rule_id: str, text: str, base: str, fail_on: tuple[str, ...]) -> dict[str, Any]:
+def _result(r: AuditResult, rule_id: str, text: str, base: str, fail_on: tuple[str, ...], *, finding: str = "",
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
     uri, member = artifact_uri(r.path, base)
     location: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": uri}}}
     if member:
         location["logicalLocations"] = [{"fullyQualifiedName": _clean(member)}]
-    fingerprint = hashlib.sha256(f"{rule_id}\0{uri}\0{member}".encode("utf-8", "surrogateescape")).hexdigest()
+    # ``finding`` (a global's name) keeps several findings of one rule in one file apart.
+    key = f"{rule_id}\0{uri}\0{member}" + (f"\0{finding}" if finding else "")
+    fingerprint = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
     return {
         "ruleId": rule_id, "ruleIndex": _INDEX[rule_id], "level": RULES[_INDEX[rule_id]].level,
         "message": {"text": _clean(text)},
         "locations": [location],
         "partialFingerprints": {"cnxpFinding/v1": fingerprint[:32]},
         "properties": {"verdict": r.verdict.value, "declared": r.declared, "inferred": r.inferred,
-                       "nearest": r.nearest, "format": r.format, "failsRun": bool(fails(r, fail_on))},
+                       "nearest": r.nearest, "format": r.format, "failsRun": bool(fails(r, fail_on)),
+                       **({k: _clean(v) if isinstance(v, str) else v for k, v in extra.items()} if extra else {})},
     }
 
 

@@ -19,8 +19,8 @@ from rich.text import Text
 from ..audit import AuditResult, Report, Verdict
 from .base import Format, RenderOptions
 from .escape import safe
-from .fields import (int_text, row, same_weights_lines, split_path, summary_line, tensor_rows, tensors_heading,
-                     visible)
+from .fields import (int_text, row, safety_lines, same_weights_lines, split_path, summary_line, tensor_rows,
+                     tensors_heading, visible)
 from .layout import REASON_MIN, Column, fit, shorten_dir
 
 VERDICT_STYLE = {
@@ -92,7 +92,8 @@ def report_table(shown: list[AuditResult], width: int) -> tuple[list, int]:
 def evidence_block(r: AuditResult) -> list[Text]:
     """``-v``: the file's path, its evidence chain and its warnings, outside any cell."""
     return ([Text(""), Text(safe(r.path), style="bold")] + [Text(f"  • {safe(e)}") for e in r.evidence]
-            + [Text(f"  ! warning: {safe(w)}", style="yellow") for w in r.warnings])
+            + [Text(f"  ! warning: {safe(w)}", style="yellow") for w in r.warnings]
+            + [Text(f"  {line}") for line in safety_lines(r)])
 
 
 def tensor_table(r: AuditResult) -> tuple[list, int]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from ..audit import AuditResult, Report
 from .base import Format, RenderOptions
 from .escape import safe
-from .fields import int_text, row, same_weights_lines, summary_line, tensor_rows, tensors_heading, visible
+from .fields import (int_text, row, safety_lines, same_weights_lines, summary_line, tensor_rows, tensors_heading,
+                     visible)
 
 #: Width of the verdict field: the longest verdict, so columns line up from run to run.
 VERDICT_WIDTH = len("UNREADABLE")
@@ -35,8 +36,9 @@ def file_line(r: AuditResult, pad: int) -> str:
 
 
 def evidence_lines(r: AuditResult, indent: str = INDENT) -> list[str]:
-    """The evidence chain and warnings of one file, indented under its line."""
-    return [indent + safe(e) for e in r.evidence] + [f"{indent}! warning: {safe(w)}" for w in r.warnings]
+    """The evidence chain, warnings and safety lines (globals, torch's answer) of one file, indented under its line."""
+    return ([indent + safe(e) for e in r.evidence] + [f"{indent}! warning: {safe(w)}" for w in r.warnings]
+            + [indent + line for line in safety_lines(r)])
 
 
 def tensor_lines(r: AuditResult, indent: str = INDENT) -> list[str]:

@@ -107,6 +107,7 @@ class Machine:
         self.memo.clear()
         self.proto = 0
         data, handlers, end, trace = self.data, self._handlers, len(self.data), self.trace
+        seen = bytearray(256)  # which opcodes ran (a loader supporting fewer, like weights_only, is judged on them)
         ops_done = 0
         try:
             while True:
@@ -114,7 +115,9 @@ class Machine:
                     raise Truncated(f"{self.member}: pickle truncated (no STOP before offset {end:,})")
                 if trace is not None:
                     trace.append(pos)
-                pos = handlers[data[pos]](pos + 1)
+                op = data[pos]
+                seen[op] = 1
+                pos = handlers[op](pos + 1)
                 ops_done += 1
                 if not ops_done & 4095:  # every step grows stack/memo by at most one: check in batches
                     self._checkpoint(ops_done)
@@ -123,6 +126,7 @@ class Machine:
                 raise LimitExceeded(f"{self.member}: more than max_opcodes={self.limits.max_opcodes:,} opcodes") from None
             if self.meter is not None:
                 self.meter.charge_elements(ops_done & 4095, f"{self.member}: pickle")
+                self.meter.note_opcodes(seen)
             return stop.value, self._stop_pos
         except RecursionError:
             raise LimitExceeded(f"{self.member}: pickle nested too deeply") from None
