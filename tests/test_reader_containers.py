@@ -166,3 +166,44 @@ def test_big_endian_zip_is_byteswapped(small_ckpt, tmp_path, torch):
         assert ckpt.byteorder == "big"
         for k, t in expected.items():
             assert torch.equal(ckpt.obj["network"][k].torch(), t), k
+
+
+def _torch_like_zip(path, *, version=True, top="archive/", data_method=None):
+    """A hand-built torch.save layout (tests/fixtures/hostile.clean_data_pkl), optionally without version."""
+    from fixtures.hostile import clean_data_pkl
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{top}data.pkl", clean_data_pkl())
+        z.writestr(f"{top}data/0", b"\0" * 16)
+        if version:
+            z.writestr(f"{top}version", "3")
+    if data_method is not None:
+        path.write_bytes(patch_central(path.read_bytes(), "/data/0", 10, "<H", data_method))
+    return path
+
+
+@pytest.mark.parametrize("case, kwargs, reason", [
+    ("no version record", {"version": False}, "no version record"),  # torch: Expected hasRecord("version")
+    ("records at the root", {"top": ""}, "not in a folder"),  # torch: file in archive is not in a subdirectory
+    ("storage compressed with bzip2", {"data_method": 12}, "method 12"),  # torch: unsupported method
+])
+def test_zips_torch_refuses_are_not_read(tmp_path, case, kwargs, reason):
+    path = _torch_like_zip(tmp_path / "ckpt.pth", **kwargs)
+    with pytest.raises(CheckpointReadError, match=reason):
+        with open_checkpoint(path) as ckpt:
+            ckpt.tensors()
+
+
+def test_a_tree_inside_a_zip_is_read_with_a_warning(tmp_path):
+    inner = _torch_like_zip(tmp_path / "inner.zip", top="ConvNeXtPose_L/snapshot_83.pth/")
+    entries = [e for e in iter_entries(inner) if e.open]
+    assert [e.name for e in entries] == [f"{inner}!ConvNeXtPose_L/snapshot_83.pth"]
+    with entries[0].open() as ckpt:
+        assert ckpt.format == "extracted"
+        assert any("torch.load cannot read it as it is" in w for w in ckpt.warnings)
+
+
+def test_torch_213_dispatch_by_name_is_a_warning(tmp_path):
+    named = _torch_like_zip(tmp_path / "ckpt.safetensors")
+    with open_checkpoint(named) as ckpt:  # torch < 2.13 reads these bytes; 2.13 sends the name to safetensors
+        assert ckpt.format == "zip" and any("named .safetensors" in w for w in ckpt.warnings)

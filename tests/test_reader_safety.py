@@ -118,6 +118,7 @@ def test_view_past_its_storage(tmp_path):
                                                              glob("collections", "OrderedDict") + b")R") + b"R"
     with zipfile.ZipFile(tmp_path / "bad.pth", "w") as z:
         z.writestr("bad/data.pkl", stop(b"}" + s("w") + tensor + b"s"))
+        z.writestr("bad/version", "3")  # torch requires it
         z.writestr("bad/data/0", b"\0" * 16)
     with pytest.raises(ArchiveError, match="reaches past its storage"):
         open_checkpoint(tmp_path / "bad.pth")

@@ -64,6 +64,13 @@ class ZipRecords:
         m = self._member(name)
         return None if m is None else m.usize
 
+    def check(self, name: str) -> None:
+        """Refuse, from the directory alone, a record miniz could not extract (encrypted, unknown method)."""
+        m = self._member(name)
+        if m is not None and (m.flags & 0x41 or m.method not in (0, 8)):
+            raise ArchiveError(f"{self.label}: record {name!r} is encrypted or compressed with method {m.method}; "
+                               "torch fails on it")
+
     def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False):
         m = self._member(name)
         if m is None:
@@ -211,6 +218,7 @@ def storage_loader(records: Records, folder: str, byteorder: str, limits: Limits
             raise ArchiveError(f"{label}: storage record {name} is missing")
         if actual != nbytes:  # torch: "record size ... does not match expected size"
             raise ArchiveError(f"{label}: storage {name} holds {actual:,} bytes, {nbytes:,} declared")
+        getattr(records, "check", lambda _name: None)(name)
         ref = StorageRef(key, stype.dtype, nbytes, location)
         if byteorder == "big":
             ref.bind(lambda: byteswapper(records.read(name, actual, "storage", mapped=True), stype.dtype))

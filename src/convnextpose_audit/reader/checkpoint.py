@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import (AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError, SeveralCheckpointsError,
                       UnsafeCheckpointError)
-from .archive import ZipRecords, torch_layout
+from .archive import TorchLayout, ZipRecords, torch_layout
 from .detect import SNIFF_BYTES, describe, sniff
 from .dispatch import Reading, open_zip, read_folder, read_records, read_stream
 from .limits import DEFAULT_LIMITS, Limits
@@ -299,7 +299,11 @@ def _source_entries(source: ByteSource, label: str, limits: Limits, depth: int, 
         yield Entry(label, _failing(label, exc, refs, source.size, limits))
         return
     layout = torch_layout(archive)
-    if layout.is_archive:
+    refused_archive = _laid_out_as_archive(archive, layout)
+    if layout.is_archive or refused_archive:
+        # Laid out as a torch archive (data.pkl in the zip's own top folder, or at its root): torch's verdict
+        # on it stands, refusal included; it is not an outer container of an extracted tree.
+        layout = refused_archive or layout
         yield Entry(label, _opener(label, lambda refs, meter: read_records(layout.records, layout, "zip", limits, meter,
                                                                            refs, label), source.size, limits, root))
         return
@@ -329,6 +333,21 @@ def _failing(label: str, exc: AuditError, refs: list, size: int, limits: Limits)
         found.extend(refs)
         raise exc
     return _opener(label, read, size, limits, None)
+
+
+def _laid_out_as_archive(archive: ZipArchive, layout: TorchLayout) -> TorchLayout | None:
+    """For a zip torch refuses whose only data.pkl sits in the zip's top folder (or at its root): that refusal."""
+    if layout.is_archive or not archive.members:
+        return None
+    first = archive.members[0].raw
+    top = first[:first.find(b"/") + 1]
+    holders = {m.raw[:-len(b"data.pkl")] for m in archive.members if m.raw.lower().endswith(b"data.pkl")
+               and m.raw[-9:-8] in (b"/", b"")}
+    if holders != {top} and holders != {b""}:
+        return None
+    records = ZipRecords(archive, next(iter(holders)))
+    names = records.names()
+    return TorchLayout(records, "refused", layout.reason, pickles=[n for n in names if n.lower().endswith(".pkl")])
 
 
 def _outer_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, root: FileSource) -> Iterator[Entry]:
@@ -381,9 +400,8 @@ def _is_tree_record(rel: bytes) -> bool:
 def _tree_opener(archive: ZipArchive, tree: bytes, label: str, limits: Limits,
                  root: FileSource) -> Callable[..., Checkpoint]:
     records = ZipRecords(archive, tree)
-    if not tree:  # data.pkl at the zip's root: torch refuses the zip ("not in a subdirectory")
-        records.warnings.append("torch.load refuses this zip (its files are not in a folder); read as the "
-                                "extracted archive it holds")
+    records.warnings.append("an extracted archive inside a zip: torch.load cannot read it as it is (zip its "
+                            "folder's contents under one top folder, as torch.save does)")
     size = sum(m.usize for m in archive.members if m.raw.startswith(tree))
     return _opener(label, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits, root)
 

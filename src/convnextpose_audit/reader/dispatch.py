@@ -115,6 +115,7 @@ def read_records(records: Records, layout: TorchLayout, fmt: str, limits: Limits
     if problem:
         raise AmbiguousContainerError(f"{label}: ambiguous container: {problem}")
     reading.obj = objects.get(main)
+    name_warning(label, reading)
     if torchscript:
         reading.code = [n for n in records.names() if n.startswith("code/")]
     used = {n.lower() for n in layout.pickles} | {"version", ".data/version", "byteorder", ".format_version",
@@ -133,6 +134,18 @@ def _scan_records(records: Records, names: list[str], label: str, limits: Limits
         except AuditError:
             continue
         refs.extend((name, ref) for ref in scan_pickle(data, member=f"{label}: {name}", limits=limits).globals)
+
+
+def name_warning(label: str, reading: Reading) -> Reading:
+    """Say when torch 2.13's name-based dispatch disagrees with the bytes (read here by bytes, as before 2.13)."""
+    named = label.rsplit("!", 1)[-1].endswith(".safetensors")
+    if named and reading.format != "safetensors":
+        reading.warnings.append("named .safetensors but a torch checkpoint: torch >= 2.13 reads such a name with "
+                                "the safetensors library and fails; older torch reads the bytes as here")
+    elif not named and reading.format == "safetensors":
+        reading.warnings.append("a safetensors file not named .safetensors: torch.load reads it only under that "
+                                "name (torch >= 2.13)")
+    return reading
 
 
 # -- everything that is not a zip ------------------------------------------------------------------------------------
@@ -154,11 +167,11 @@ def read_stream(source: ByteSource, limits: Limits, meter: Meter, refs: list[tup
         if not safetensors:
             raise
         obj, metadata = read_safetensors(source, limits)
-        return Reading(obj, "safetensors", refs, warnings, metadata=metadata)
+        return name_warning(source.label, Reading(obj, "safetensors", refs, warnings, metadata=metadata))
     if safetensors:
         raise AmbiguousContainerError(f"{source.label}: ambiguous container: both a valid safetensors file and a "
                                       "torch pickle stream (torch reads one or the other by file name and version)")
-    return Reading(obj, "legacy", refs, warnings)
+    return name_warning(source.label, Reading(obj, "legacy", refs, warnings))
 
 
 def _read_tar(source: ByteSource, entries: list[TarEntry], limits: Limits, meter: Meter,
