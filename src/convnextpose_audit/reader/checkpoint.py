@@ -60,10 +60,17 @@ class Checkpoint:
     meter: Meter | None = None
     code: list[str] = field(default_factory=list)  #: TorchScript code/ records (listed, never compiled or run)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _tensors: list[tuple[str, TensorRef]] | None = field(default=None, repr=False)
 
     def tensors(self) -> list[tuple[str, TensorRef]]:
-        """Every tensor reachable from ``obj`` as ``(path, TensorRef)``, in file order (bounded walk)."""
-        return list(iter_tensors(self.obj, self.limits, meter=self.meter))
+        """Every tensor reachable from ``obj`` as ``(path, TensorRef)``, in file order (bounded walk).
+
+        The object is walked once; later calls return the same list (a copy), so
+        the walk's cost is paid once per file whoever asks.
+        """
+        if self._tensors is None:
+            self._tensors = list(iter_tensors(self.obj, self.limits, meter=self.meter))
+        return list(self._tensors)
 
     def refused(self, allow: Iterable[str] = ()) -> list[tuple[str, GlobalRef]]:
         """Global references outside the allowlist and the names in ``allow``."""
@@ -71,7 +78,11 @@ class Checkpoint:
 
     def close(self) -> None:
         """Release cached bytes and file handles. Arrays already returned stay valid."""
-        for _, t in iter_tensors(self.obj, self.limits):
+        try:
+            tensors = self.tensors()
+        except AuditError:  # never walked (and cannot be): nothing of it was read through the walk either
+            tensors = []
+        for _, t in tensors:
             t.storage.release()
         for closer in self._closers:
             closer()
