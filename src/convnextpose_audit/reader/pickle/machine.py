@@ -93,6 +93,7 @@ class Machine:
         self.stack: list = []
         self.marks: list[int] = []
         self.memo: dict = {}
+        self._memo_charged = 0
         self._handlers = self._build_handlers()
 
     # -- running ----------------------------------------------------------------------------------
@@ -105,6 +106,7 @@ class Machine:
         self.stack.clear()
         self.marks.clear()
         self.memo.clear()
+        self._memo_charged = 0
         self.proto = 0
         data, handlers, end, trace = self.data, self._handlers, len(self.data), self.trace
         seen = bytearray(256)  # which opcodes ran (a loader supporting fewer, like weights_only, is judged on them)
@@ -125,7 +127,7 @@ class Machine:
             if ops_done > self.limits.max_opcodes:
                 raise LimitExceeded(f"{self.member}: more than max_opcodes={self.limits.max_opcodes:,} opcodes") from None
             if self.meter is not None:
-                self.meter.charge_elements(ops_done & 4095, f"{self.member}: pickle")
+                self.meter.charge_elements((ops_done & 4095) + self._memo_growth(), f"{self.member}: pickle")
                 self.meter.note_opcodes(seen)
             return stop.value, self._stop_pos
         except RecursionError:
@@ -142,8 +144,14 @@ class Machine:
         if len(self.memo) > lim.max_memo:
             raise LimitExceeded(f"{self.member}: memo exceeds max_memo={lim.max_memo:,}")
         if self.meter is not None:
-            self.meter.charge_elements(4096, f"{self.member}: pickle")
+            self.meter.charge_elements(4096 + self._memo_growth(), f"{self.member}: pickle")
             self.meter.tick(self.member)
+
+    def _memo_growth(self) -> int:
+        # A memo entry holds a key and a table slot besides the value its opcode built: one more element each.
+        grown = len(self.memo) - self._memo_charged
+        self._memo_charged = len(self.memo)
+        return max(grown, 0)
 
     # -- globals ----------------------------------------------------------------------------------
     def lookup(self, module: str, name: str, opcode: str, offset: int) -> Any:
