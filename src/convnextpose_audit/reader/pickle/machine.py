@@ -62,11 +62,21 @@ class _Stop(Exception):
         self.value = value
 
 
-def escape(text: str | bytes) -> str:
-    """Printable form of a file-controlled name: undecodable bytes and control characters escaped."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "backslashreplace")
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+#: Characters of a global's module or name kept in reports; no allowlisted name is longer, so a cut name
+#: (which ends in "…") can never match the allowlist, and no name costs more than this to escape or print.
+NAME_CHARS = 200
+
+
+def escape(text: str | bytes | memoryview) -> str:
+    """Printable form of a file-controlled name: undecodable bytes and control characters escaped, cut to
+    :data:`NAME_CHARS` characters (then ending in "…"), so its cost never depends on the name's length."""
+    cut = len(text) > NAME_CHARS
+    if cut:
+        text = text[:NAME_CHARS]
+    if not isinstance(text, str):
+        text = str(text, "utf-8", "backslashreplace")
+    out = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return out + "…" if cut else out
 
 
 class Machine:
@@ -170,6 +180,7 @@ class Machine:
     def _build_handlers(self) -> list[Callable[[int], int]]:
         # Closures over the machine's state keep the hot loop free of attribute lookups.
         data, member, sem = self.data, self.member, self.sem
+        view = memoryview(data)
         text = sem.text
         stack, marks, memo = self.stack, self.marks, self.memo
         end = len(data)
@@ -181,11 +192,15 @@ class Machine:
                 raise Truncated(f"{member}: pickle truncated (needs {n:,} bytes at offset {pos:,})")
             return pos + n
 
-        def readline(pos: int) -> tuple[bytes, int]:
+        def part(a: int, b: int) -> bytes | memoryview:
+            # Short arguments are copied (fast); a long one is a view, so a huge string costs its value only.
+            return data[a:b] if b - a <= 4096 else view[a:b]
+
+        def readline(pos: int) -> tuple[bytes | memoryview, int]:
             nl = data.find(b"\n", pos)
             if nl < 0:
                 raise Truncated(f"{member}: pickle truncated inside a text argument at offset {pos:,}")
-            return data[pos:nl + 1], nl + 1
+            return part(pos, nl + 1), nl + 1
 
         def underflow() -> MalformedPickleError:
             return malformed(member, "unexpected MARK found" if marks else "unpickling stack underflow")
@@ -241,13 +256,13 @@ class Machine:
             if size < 0:
                 raise malformed(member, "LONG pickle has negative byte count")
             m = need(n, size); sem.charge_int(size)
-            push(int.from_bytes(data[n:m], "little", signed=True)); return m
+            push(int.from_bytes(part(n, m), "little", signed=True)); return m
 
         def int_(pos):
             line, pos = readline(pos); _line_ok(line)
             value, platform_dependent = ops.parse_int(line, member)
             if platform_dependent:
-                sem.ambiguous(f"INT {line[:40]!r} reads differently where C long has 32 bits")
+                sem.ambiguous(f"INT {bytes(line[:40])!r} reads differently where C long has 32 bits")
             push(value)
             return pos
         def long_(pos): line, pos = readline(pos); _line_ok(line); sem.charge_int(len(line)); push(ops.parse_long(line, member)); return pos
@@ -267,7 +282,7 @@ class Machine:
                         raise malformed(member, signed_error)
                     raise Truncated(f"{member}: pickle truncated (negative length)")
                 m = need(n, size)
-                push(sem.text(kind, data[n:m]))
+                push(sem.text(kind, part(n, m)))
                 return m
             return h
 
@@ -277,7 +292,7 @@ class Machine:
             m = pos + 4 + u32(data, pos)[0]
             if m > end:
                 raise Truncated(f"{member}: pickle truncated (string past offset {end:,})")
-            push(text("utf8", data[pos + 4:m]))
+            push(text("utf8", part(pos + 4, m)))
             return m
 
         def binint1(pos):
@@ -507,7 +522,7 @@ class Machine:
         def persid(pos):
             line, pos = readline(pos); _line_ok(line, 1)
             try:
-                pid = line[:-1].decode("ascii")
+                pid = str(line[:-1], "ascii")
             except UnicodeDecodeError:
                 raise malformed(member, "persistent id is not ASCII") from None
             push(sem.persistent(pid))

@@ -20,7 +20,7 @@ from ..meter import Meter
 from ..safe_globals import Context, NumpyArray, NumpyDType, SafeGlobal, allowed
 from ..tensor import TensorRef
 from .keys import KeyGuard
-from .ops import decode_text, decode_unicode, malformed
+from .ops import decode_raw_unicode, decode_text, decode_unicode, malformed
 from .records import Global, Instance
 
 
@@ -53,10 +53,7 @@ class Values:
             return bytes(raw)
         if kind == "bytearray":
             return bytearray(raw)
-        try:
-            return raw.decode("raw-unicode-escape")
-        except UnicodeDecodeError as exc:
-            raise malformed(self.member, f"UNICODE argument: {exc.reason}") from None
+        return decode_raw_unicode(raw, self.member)
 
     def ambiguous(self, what: str) -> None:
         """A value torch reads differently across platforms or versions: this reading is refused."""
