@@ -46,9 +46,12 @@ class Records(Protocol):
 class ZipRecords:
     """The records of a zip under its top folder, looked up as miniz does (ASCII case-insensitive)."""
 
-    def __init__(self, archive: ZipArchive, prefix: bytes):
+    def __init__(self, archive: ZipArchive, prefix: bytes, members: list[ZipMember] | None = None):
+        # ``members``: the records under ``prefix`` when the caller has filed them already (an outer zip's
+        # extracted trees); otherwise every member is under it (torch's own archive layout).
         self.archive = archive
         self.prefix = prefix
+        self.members = archive.members if members is None else members
         self.label = archive.label
         self.warnings = archive.warnings
 
@@ -58,7 +61,7 @@ class ZipRecords:
     def names(self) -> list[str]:
         """Every record name below the top folder, in directory order."""
         n = len(self.prefix)
-        return [m.raw[n:].decode("utf-8", "replace") for m in self.archive.members]
+        return [m.raw[n:].decode("utf-8", "replace") for m in self.members]
 
     def size(self, name: str) -> int | None:
         m = self._member(name)
@@ -232,8 +235,15 @@ def storage_loader(records: Records, folder: str, byteorder: str, limits: Limits
 
 def read_records_pickle(records: Records, name: str, *, label: str, limits: Limits, meter: Meter,
                         byteorder: str, storage_folder: str | None) -> PickleRead:
-    """Read one pickle record: structured when ``storage_folder`` names its storages, else scan-only data."""
-    data = bytes(records.read(name, limits.max_pickle_bytes, name))
+    """Read one pickle record: structured when ``storage_folder`` names its storages, else scan-only data.
+
+    The record's bytes are held in memory while its values are built: they are charged to the file's byte
+    budget first, and an inflated record is used as it is, never copied.
+    """
+    size = records.size(name) or 0
+    if size <= limits.max_pickle_bytes:  # (a bigger one is refused by read(), naming that limit)
+        meter.charge_bytes(size, f"{label}: {name}")
+    data = records.read(name, limits.max_pickle_bytes, name)
     loader = storage_loader(records, storage_folder, byteorder, limits, f"{label}: {name}") if storage_folder else None
     return read_pickle(data, member=f"{label}: {name}", limits=limits, meter=meter, persistent_load=loader,
                        module_mapping=ZIP_MODULE_MAPPING)
