@@ -59,11 +59,12 @@ class Meter:
         self.charge_elements(OBJECT_COST[kind], what)
 
     def charge_bytes(self, n: int, what: str) -> None:
-        """Count ``n`` more bytes of text or binary values materialised."""
+        """Count ``n`` more bytes held in memory for this file: pickles and inflated members read, text and
+        binary values built, paths walked."""
         self.value_bytes += n
         if self.value_bytes > self.limits.max_value_bytes:
             raise LimitExceeded(f"{self._where(what)}: more than max_value_bytes={self.limits.max_value_bytes:,} "
-                                "bytes of values built from this file")
+                                "bytes read into memory or built from this file")
 
     def charge_hash(self, n: int, what: str) -> None:
         """Count ``n`` more nodes visited by hashing or comparing composite keys."""
