@@ -115,6 +115,21 @@ def _stub_class(module: str, name: str):
     return Stub
 
 
+class LookedUp(str):
+    """A global the C unpickler looked up, as reports print it (``module.name``, escaped); kept as its two parts,
+    since a name may itself contain dots."""
+
+    def __new__(cls, module: str, name: str):
+        out = super().__new__(cls, f"{escape(module)}.{escape(name)}")
+        out.parts = (module, name)
+        return out
+
+    def spellings(self) -> set[str]:
+        """As written, and as Python 3 names (protocols 0-2 map Python 2 names before the lookup)."""
+        module, name = py3(*self.parts)
+        return {str(self), f"{escape(module)}.{escape(name)}"}
+
+
 class RecordingUnpickler(pickle.Unpickler):
     """CPython's C unpickler with every global replaced by a recording stub class.
 
@@ -129,7 +144,7 @@ class RecordingUnpickler(pickle.Unpickler):
         self.permissive = permissive
 
     def find_class(self, module, name):
-        self.looked_up.append(f"{escape(module)}.{escape(name)}")  # reports show names escaped
+        self.looked_up.append(LookedUp(module, name))
         if not self.permissive and py3(module, name) in REAL:
             # Harmless builtins: CPython's own lookup decides, mapping Python 2 names only under protocol < 3.
             return super().find_class(module, name)
@@ -220,10 +235,10 @@ def check(data: bytes) -> None:
         # names the globals of both readings and the structured read refuses; only the first property applies.
         assert result.error is not None
         named = {g.qualname for g in scan.globals}
-        assert not [g for g in looked_up if not {g, ".".join(py3(*g.rsplit(".", 1)))} & named]
+        assert not [g for g in looked_up if not g.spellings() & named]
         return
     named = {g.qualname for g in scan.globals}
-    missing = [g for g in looked_up if not {g, ".".join(py3(*g.rsplit(".", 1)))} & named]
+    missing = [g for g in looked_up if not g.spellings() & named]
     assert not missing, f"the C unpickler looked up {missing}, the scan did not name them"
     if any(g.opcode.startswith("EXT") for g in scan.globals):
         # Deliberate: an extension code names a global through copyreg's process-wide registry. Unregistered (as
