@@ -22,6 +22,7 @@ from .meter import Meter
 from .pickle import PickleRead, read_pickle
 from .safe_globals import StorageType
 from .tensor import StorageRef
+from .walk import shown
 from .zipread import ZipArchive, ZipMember
 
 #: caffe2/serialize/versions.h: kMinSupportedFileFormatVersion .. kMaxSupportedFileFormatVersion (torch 2.13)
@@ -172,7 +173,7 @@ def check_loader_records(records: Records) -> tuple[str, str | None]:
 def check_storage_key(key: Any, where: str) -> str:
     """Return ``key`` if it is a plain storage name; never a path that could leave its folder."""
     if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:
-        raise MalformedPickleError(f"{where}: storage key {str(key)[:40]!r} is not a plain name")
+        raise MalformedPickleError(f"{where}: storage key {shown(key)!r} is not a plain name")
     return key
 
 

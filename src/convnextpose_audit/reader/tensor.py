@@ -116,7 +116,7 @@ class TensorRef:
         # logical size is bounded too: a stride-0 view of 4 bytes can claim 2**30 elements, and everything
         # that materialises values (--hash, diff, convert) works on the logical size.
         if len(self.shape) != len(self.stride):
-            raise ArchiveError(f"tensor in storage {self.storage.key!r}: shape {self.shape} and stride {self.stride} differ in rank")
+            raise ArchiveError(f"tensor in storage {self.storage.key!r}: shape of {len(self.shape)} and stride of {len(self.stride)} dimensions differ in rank")
         if any(d < 0 for d in self.shape) or any(s < 0 for s in self.stride) or self.storage_offset < 0:
             raise ArchiveError(f"tensor in storage {self.storage.key!r}: negative size, stride or offset")
         numel = 1
@@ -133,7 +133,7 @@ class TensorRef:
         end_bytes = (last + 1) * self._dtype.itemsize
         if end_bytes > self.storage.nbytes:
             raise ArchiveError(
-                f"tensor view {self.shape} at offset {self.storage_offset} reaches past its storage "
+                f"tensor view {self.shape[:8]} at offset {self.storage_offset} reaches past its storage "
                 f"{self.storage.key!r} ({end_bytes} > {self.storage.nbytes} bytes)")
 
     def numpy(self):

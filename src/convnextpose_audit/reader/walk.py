@@ -38,6 +38,12 @@ def key_text(key: Any) -> str:
     return f"<{type(key).__name__}>"
 
 
+def shown(value: Any, width: int = 40) -> str:
+    """A file-controlled value for a one-line message: at most ``width`` characters, never expanded
+    (``str()`` of a shared tuple is exponential, of a huge int an error)."""
+    return key_text(value)[:width]
+
+
 def _index(i: Any) -> str:
     return str(i)
 

@@ -42,7 +42,7 @@ class Truncated(MalformedPickleError):
     """The pickle ran past the end of the bytes given; a caller may retry with more."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a file may hold a million references (72 bytes each, not 344)
 class GlobalRef:
     """One opcode that names a global: the dotted name looked up, the opcode, its byte offset."""
 
@@ -104,6 +104,7 @@ class Machine:
         self.marks: list[int] = []
         self.memo: dict = {}
         self._memo_charged = 0
+        self._names: dict[str, str] = {}
         self._handlers = self._build_handlers()
 
     # -- running ----------------------------------------------------------------------------------
@@ -173,8 +174,15 @@ class Machine:
             elif module in modules:
                 module = modules[module]
         module = self.module_mapping.get(module, module)
-        self.globals.append(GlobalRef(escape(module), escape(name), opcode, offset))
+        self.globals.append(GlobalRef(self._escaped(module), self._escaped(name), opcode, offset))
         return self.sem.resolve(module, name)
+
+    def _escaped(self, text: str) -> str:
+        # The same few names recur once per tensor or record: escape each once and share the result.
+        out = self._names.get(text)
+        if out is None:
+            out = self._names[text] = escape(text)
+        return out
 
     # -- the dispatch table -----------------------------------------------------------------------
     def _build_handlers(self) -> list[Callable[[int], int]]:
