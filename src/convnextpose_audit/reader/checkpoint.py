@@ -173,14 +173,22 @@ def open_checkpoint(path: str | os.PathLike, *, limits: Limits | None = None, al
     zip holding several, the error lists them.
     """
     path = os.fspath(path)
-    entries = [e for e in iter_entries(path, limits=limits) if e.open is not None]
-    if not entries:
+    # Only the first entry is kept: each may hold an inflated member, and an outer zip may list thousands.
+    first, count, names = None, 0, []
+    for entry in iter_entries(path, limits=limits):
+        if entry.open is None:
+            continue
+        count += 1
+        first = first or entry
+        if len(names) < 5:
+            names.append(entry.name)
+    if first is None:
         raise NotACheckpointError(f"{path}: holds no checkpoint")
-    if len(entries) > 1:
-        shown = ", ".join(e.name for e in entries[:5]) + (" …" if len(entries) > 5 else "")
-        raise SeveralCheckpointsError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
+    if count > 1:
+        shown = ", ".join(names) + (" …" if count > 5 else "")
+        raise SeveralCheckpointsError(f"{path}: holds {count} checkpoints ({shown}); name one of them "
                                       "(e.g. as `cnxp-audit scan` prints it)")
-    return entries[0].open(allow=frozenset(allow), read_unsafe=read_unsafe)
+    return first.open(allow=frozenset(allow), read_unsafe=read_unsafe)
 
 
 def iter_checkpoints(path: str | os.PathLike, *, limits: Limits | None = None) -> Iterator[Checkpoint]:
