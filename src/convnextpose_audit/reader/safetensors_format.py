@@ -67,8 +67,9 @@ def read_safetensors(source: ByteSource, limits: Limits,
             begin, end = info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} is malformed") from None
-        if not all(type(d) is int and d >= 0 for d in shape) or type(begin) is not int or type(end) is not int:
-            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} has non-integer shape or offsets")
+        # Dimensions are u64 in the format (safetensors' parser refuses bigger ones); 2**62 as in pickles.
+        if not all(type(d) is int and 0 <= d < 1 << 62 for d in shape) or type(begin) is not int or type(end) is not int:
+            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} has a shape or offsets that are not integers below 2**62")
         numel = 1
         for d in shape:
             numel *= d

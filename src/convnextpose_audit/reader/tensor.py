@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import ArchiveError, LimitExceeded, TorchMissingError
+from ..errors import ArchiveError, LimitExceeded, TorchMissingError, UnsupportedCheckpointError
 from .dtypes import DType
 
 #: A callable that returns exactly ``nbytes`` bytes of one storage, little-endian.
@@ -145,11 +145,15 @@ class TensorRef:
         import numpy as np
 
         dt = np.dtype(self._dtype.numpy)
-        if self.numel == 0:
-            return np.empty(self.shape, dtype=dt)
         isz = self._dtype.itemsize
-        return np.ndarray(self.shape, dtype=dt, buffer=self.storage.buffer(), offset=self.storage_offset * isz,
-                          strides=tuple(s * isz for s in self.stride))
+        try:
+            if self.numel == 0:
+                return np.empty(self.shape, dtype=dt)
+            return np.ndarray(self.shape, dtype=dt, buffer=self.storage.buffer(), offset=self.storage_offset * isz,
+                              strides=tuple(s * isz for s in self.stride))
+        except ValueError as exc:  # more than 64 dimensions, or a size past numpy's (torch may hold such tensors)
+            raise UnsupportedCheckpointError(f"tensor in storage {self.storage.key!r} with {len(self.shape)} "
+                                             f"dimensions cannot be read as an array ({exc})") from None
 
     def chunks(self, max_bytes: int = 16 << 20):
         """The values in C order as contiguous numpy arrays of at most ``max_bytes`` each (at least one element).
