@@ -124,7 +124,7 @@ class TensorRef:
             numel *= d
         if max_bytes is not None and numel * self._dtype.itemsize > max_bytes:
             raise LimitExceeded(f"tensor in storage {self.storage.key!r}: shape {self.shape[:8]} is "
-                                f"{numel * self._dtype.itemsize:,} bytes, over max_storage_bytes={max_bytes:,}")
+                                f"{_size_text(numel * self._dtype.itemsize)} bytes, over max_storage_bytes={max_bytes:,}")
         if numel == 0:
             return
         last = self.storage_offset
@@ -134,7 +134,7 @@ class TensorRef:
         if end_bytes > self.storage.nbytes:
             raise ArchiveError(
                 f"tensor view {self.shape[:8]} at offset {self.storage_offset} reaches past its storage "
-                f"{self.storage.key!r} ({end_bytes} > {self.storage.nbytes} bytes)")
+                f"{self.storage.key!r} ({_size_text(end_bytes)} > {self.storage.nbytes} bytes)")
 
     def numpy(self):
         """The values as a numpy array, zero-copy (read-only) where the bytes are memory-mapped.
@@ -182,6 +182,11 @@ class TensorRef:
 
     def __repr__(self) -> str:
         return f"TensorRef({self.name!r}, dtype={self.dtype}, shape={self.shape}, storage={self.storage.key!r})"
+
+
+def _size_text(n: int) -> str:
+    # A shape of 250 dimensions of 2**61 is a size of 4,600 digits: Python refuses to print it in decimal.
+    return f"{n:,}" if n.bit_length() <= 64 else f"about 2**{n.bit_length() - 1}"
 
 
 def _chunks(arr, max_elems: int):
