@@ -32,9 +32,10 @@ class Limits:
     #: a Drive folder download a handful; at about 13 µs per member a larger count is refused, not ground through
     max_members: int = 250_000
     max_outer_depth: int = 4  #: zips within zips
-    #: bytes inflated into memory from one deflated zip member (an inner archive, a deflated data.pkl or
-    #: storage); a bigger one is refused with a hint to unzip the archive first
-    max_inflate_bytes: int = 256 * MiB
+    #: bytes inflated into memory from deflated zip members (an inner archive with the archives around it, a
+    #: deflated data.pkl or storage); a bigger one is refused with a hint to unzip the archive first. They count
+    #: against max_value_bytes too, which leaves an inner checkpoint at this bound 64 MiB to be read with
+    max_inflate_bytes: int = 192 * MiB
     max_storage_bytes: int = 64 * GiB  #: declared size of one storage
     max_header_bytes: int = 100 * MiB  #: safetensors JSON header
     # The per-file budget (one meter, see meter.py): whatever builds values from a file charges it.
