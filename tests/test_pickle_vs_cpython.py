@@ -31,6 +31,8 @@ from convnextpose_audit.reader.limits import Limits
 from convnextpose_audit.reader.meter import Meter
 from convnextpose_audit.reader.pickle import Global, Instance, read_pickle, scan_pickle
 from convnextpose_audit.reader.pickle.machine import escape
+
+pytestmark = pytest.mark.security  # builds hostile inputs by hand: never skipped
 from convnextpose_audit.reader.safe_globals import SafeGlobal
 
 LIMITS = Limits()
