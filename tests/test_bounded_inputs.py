@@ -153,7 +153,7 @@ def test_sets_and_other_objects_within_every_limit(tmp_path):
     """Within every other limit, what a pickle builds stays under the ceiling: the budget charges each object by
     its size (an empty set is 232 bytes), and the fallback scan never runs beside the failed read. Empty sets (the
     issue's case) go through inspect and scan; the other kinds, each as slow to build, through inspect."""
-    paths = {kind: zipped(tmp_path, f"{n}.pth", stop(body)) for n, (kind, body) in enumerate(KINDS.items())}
+    paths = {kind: zipped(tmp_path, kind.replace(" ", "_") + ".pth", stop(body)) for kind, body in KINDS.items()}
     runs = measure(["scan", "--format", "json", paths["empty sets"]],
                    *[["inspect", "--format", "json", path] for path in paths.values()])
     judged((runs[0], runs[1]), "UNREADABLE", "max_elements")
