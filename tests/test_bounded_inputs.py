@@ -50,6 +50,7 @@ def judged(runs: tuple[Measured, ...], verdict: str, needle: str = "") -> None:
 
 
 def zipped(tmp_path, name: str, pickle: bytes, storages: dict[str, bytes] | None = None):
+    """A torch zip holding ``pickle`` as data.pkl (and ``storages``), written to ``tmp_path/name``."""
     return write(tmp_path, name, torch_zip(pickle, storages))
 
 
