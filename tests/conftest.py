@@ -1,4 +1,5 @@
-"""Fixtures: real checkpoints written by torch.save at test time (torch tests skip without torch)."""
+"""Fixtures: real checkpoints written by torch.save at test time (torch tests skip without torch, security tests
+never: see ``REQUIRE_SECURITY``)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,37 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "online" in item.keywords:
             item.add_marker(skip)
+
+
+# -- security tests never skip -----------------------------------------------------------------------------------------
+#: Set by CI (.ci/run): a skipped test marked ``security`` (one that builds a hostile input) fails the run.
+REQUIRE_SECURITY = os.environ.get("CNXP_REQUIRE_SECURITY") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CNXP_REQUIRE_SECURITY=1, a skipped ``security`` test is a failure (an expected xfail stays one)."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SECURITY and report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("security"):
+        _fail_skip(report, item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """The same for a whole module skipped while it is collected (``importorskip`` at its top)."""
+    outcome = yield
+    report = outcome.get_result()
+    path = Path(str(getattr(collector, "path", "") or ""))
+    if REQUIRE_SECURITY and report.skipped and path.suffix == ".py" and path.is_file() \
+            and "mark.security" in path.read_text(encoding="utf-8"):
+        _fail_skip(report, report.nodeid)
+
+
+def _fail_skip(report, nodeid: str) -> None:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"{nodeid}: a security test was skipped ({reason}); CNXP_REQUIRE_SECURITY=1 forbids it"
 
 
 @pytest.fixture(scope="session")

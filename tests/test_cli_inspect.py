@@ -83,9 +83,12 @@ def test_verbose_evidence_and_table(mixed):
     assert "MATCH" in result.stdout
 
 
-def test_markup_in_names_is_printed_as_text(tmp_path, torch):
+@pytest.mark.security
+def test_markup_in_names_is_printed_as_text(tmp_path):
+    from fixtures.payloads import zip_checkpoint
+
     path = tmp_path / "[bold red]x[blink].pth"
-    torch.save({"network": {"w": torch.zeros(1)}}, path)
+    path.write_bytes(zip_checkpoint())
     result = run_cli("inspect", "-v", path)
     assert "[bold red]x[blink].pth" in result.stdout
 

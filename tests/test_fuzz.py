@@ -16,6 +16,8 @@ from convnextpose_audit.errors import AuditError
 from convnextpose_audit.reader import iter_checkpoints
 from fixtures import hostile, legacy_tar
 
+pytestmark = pytest.mark.security  # builds hostile inputs by hand: never skipped
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "drive"
 
 

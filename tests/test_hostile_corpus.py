@@ -15,6 +15,8 @@ from convnextpose_audit.audit import audit_path
 from convnextpose_audit.variants import load_registry
 from fixtures.hostile import build_corpus
 
+pytestmark = pytest.mark.security  # builds hostile inputs by hand: never skipped
+
 REGISTRY = load_registry()
 CORPUS_DIR_NAME = "corpus"
 

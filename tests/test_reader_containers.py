@@ -109,11 +109,14 @@ def test_outer_zip_read_in_place(small_ckpt, tmp_path, torch):
         open_checkpoint(outer)
 
 
-def test_outer_zip_depth_is_bounded(small_ckpt, tmp_path):
+@pytest.mark.security
+def test_outer_zip_depth_is_bounded(tmp_path):
     from convnextpose_audit.errors import LimitExceeded
     from convnextpose_audit.reader import Limits
+    from fixtures.payloads import zip_checkpoint
 
-    inner = small_ckpt
+    inner = tmp_path / "a.pth"
+    inner.write_bytes(zip_checkpoint())
     for level in range(4):
         inner = outer_zip(tmp_path / f"z{level}.zip", {f"l{level}.zip" if level else "a.pth": inner})
     entries = list(iter_entries(inner, limits=Limits(max_outer_depth=2)))

@@ -98,6 +98,7 @@ def _scan(folder: Path):
     return scan([str(folder)], load_registry(), options=AuditOptions(tensors=True))
 
 
+@pytest.mark.security
 @pytest.mark.parametrize("fmt", ["text", "markdown", "table"])
 def test_every_human_format_escapes_hostile_names(hostile, fmt):
     report = _scan(hostile)
@@ -111,12 +112,14 @@ def test_every_human_format_escapes_hostile_names(hostile, fmt):
     assert "notes\\x1b[2K.txt" in out  # a skipped member's name, under -v
 
 
+@pytest.mark.security
 def test_colour_table_emits_only_its_own_sgr_sequences(hostile):
     out = get_format("table").render(_scan(hostile), RenderOptions(verbose=True, width=100, color=True))
     assert "\x1b[" in out  # colour is on
     _printable_only(re.sub(r"\x1b\[[0-9;]*m", "", out))  # and nothing else is a control
 
 
+@pytest.mark.security
 def test_tensors_and_diff_escape_keys(hostile):
     listing = run_cli("tensors", hostile / "key.pth")
     assert listing.exit_code == 0
@@ -127,12 +130,14 @@ def test_tensors_and_diff_escape_keys(hostile):
     _printable_only(diff.stdout)
 
 
+@pytest.mark.security
 def test_diagnostics_on_stderr_are_escaped(hostile):
     result = run_cli("diff", hostile / f"missing{OSC52}.pth", hostile / "key.pth")
     assert result.exit_code == 3
     assert OSC52 not in result.stderr and "\\x1b]52" in result.stderr
 
 
+@pytest.mark.security
 def test_json_keeps_names_exact(hostile):
     report = json.loads(run_cli("scan", "--format", "json", "--tensors", hostile).stdout)
     paths = {e["path"] for e in report["files"]}
@@ -154,6 +159,7 @@ def test_verify_output_is_escaped(tmp_path, torch):
     _printable_only(result.stdout)
 
 
+@pytest.mark.security
 def test_the_hostile_corpus_renders_safely_in_every_format(tmp_path):
     """Whatever the reader accepted (huge ints, odd names, bombs refused...) renders, escaped."""
     from convnextpose_audit.audit import AuditOptions

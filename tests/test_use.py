@@ -169,27 +169,27 @@ def test_convert_interrupted_leaves_nothing(drive_dir, tmp_path, monkeypatch):
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_convert_refuses_unsafe_source(tmp_path, torch):
-    import os
+@pytest.mark.security
+def test_convert_refuses_unsafe_source(tmp_path):
+    from fixtures.payloads import with_payload
 
-    class Evil:
-        def __reduce__(self):
-            return os.system, ("true",)
-
-    torch.save({"network": {"w": torch.zeros(1)}, "x": Evil()}, tmp_path / "evil.pth")
+    (tmp_path / "evil.pth").write_bytes(with_payload("true", 2))  # {"network": {"w": ...}, "x": os.system("true")}
     result = run_cli("convert", tmp_path / "evil.pth", tmp_path / "clean.safetensors")
     assert result.exit_code == 4 and not (tmp_path / "clean.safetensors").exists()
 
 
-def test_hash_of_unreadable_storage_is_unreadable(small_ckpt, tmp_path):
+@pytest.mark.security
+def test_hash_of_unreadable_storage_is_unreadable(tmp_path):
     import zipfile
 
+    from fixtures.payloads import zip_checkpoint
     from zip_tools import rezip
 
-    deflated = rezip(small_ckpt, tmp_path / "deflated.pth")
+    (tmp_path / "clean.pth").write_bytes(zip_checkpoint())
+    deflated = rezip(tmp_path / "clean.pth", tmp_path / "deflated.pth")
     data = bytearray(deflated.read_bytes())
     with zipfile.ZipFile(deflated) as z:  # corrupt storage 0's compressed bytes; sizes stay intact
-        info = z.getinfo("snapshot_5.pth/data/0")
+        info = z.getinfo("archive/data/0")
     start = info.header_offset + 30 + len(info.filename) + len(info.extra)
     data[start:start + info.compress_size] = b"\xff" * info.compress_size
     broken = tmp_path / "broken_storage.pth"

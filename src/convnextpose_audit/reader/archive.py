@@ -22,6 +22,7 @@ from .meter import Meter
 from .pickle import PickleRead, read_pickle
 from .safe_globals import StorageType
 from .tensor import StorageRef
+from .walk import shown
 from .zipread import ZipArchive, ZipMember
 
 #: caffe2/serialize/versions.h: kMinSupportedFileFormatVersion .. kMaxSupportedFileFormatVersion (torch 2.13)
@@ -46,11 +47,16 @@ class Records(Protocol):
 class ZipRecords:
     """The records of a zip under its top folder, looked up as miniz does (ASCII case-insensitive)."""
 
-    def __init__(self, archive: ZipArchive, prefix: bytes):
+    def __init__(self, archive: ZipArchive, prefix: bytes, members: list[ZipMember] | None = None):
+        # ``members``: the records under ``prefix`` when the caller has filed them already (an outer zip's
+        # extracted trees); otherwise every member is under it (torch's own archive layout).
         self.archive = archive
         self.prefix = prefix
+        self.members = archive.members if members is None else members
         self.label = archive.label
-        self.warnings = archive.warnings
+        # A torch archive's records share the zip's warnings. A tree of an outer zip keeps its own: every tree's
+        # checkpoint copies its warnings, and N trees copying one growing list was quadratic (2,000 trees: 805 MiB).
+        self.warnings = archive.warnings if members is None else []
 
     def _member(self, name: str) -> ZipMember | None:
         return self.archive.find(self.prefix + name.encode("utf-8"))
@@ -58,7 +64,7 @@ class ZipRecords:
     def names(self) -> list[str]:
         """Every record name below the top folder, in directory order."""
         n = len(self.prefix)
-        return [m.raw[n:].decode("utf-8", "replace") for m in self.archive.members]
+        return [m.raw[n:].decode("utf-8", "replace") for m in self.members]
 
     def size(self, name: str) -> int | None:
         m = self._member(name)
@@ -75,9 +81,13 @@ class ZipRecords:
         m = self._member(name)
         if m is None:
             raise ArchiveError(f"{self.label}: missing record {name!r}")
+        mark = len(self.archive.warnings)
         data = self.archive.read(m, max_bytes, what, mapped)
         if not mapped:
             self.archive.check_crc(m, data)
+        if self.warnings is not self.archive.warnings and len(self.archive.warnings) > mark:
+            self.warnings.extend(self.archive.warnings[mark:])  # what reading this record found is this tree's
+            del self.archive.warnings[mark:]
         return data
 
 
@@ -169,7 +179,7 @@ def check_loader_records(records: Records) -> tuple[str, str | None]:
 def check_storage_key(key: Any, where: str) -> str:
     """Return ``key`` if it is a plain storage name; never a path that could leave its folder."""
     if not isinstance(key, str) or not _KEY.fullmatch(key) or ".." in key:
-        raise MalformedPickleError(f"{where}: storage key {str(key)[:40]!r} is not a plain name")
+        raise MalformedPickleError(f"{where}: storage key {shown(key)!r} is not a plain name")
     return key
 
 
@@ -232,8 +242,15 @@ def storage_loader(records: Records, folder: str, byteorder: str, limits: Limits
 
 def read_records_pickle(records: Records, name: str, *, label: str, limits: Limits, meter: Meter,
                         byteorder: str, storage_folder: str | None) -> PickleRead:
-    """Read one pickle record: structured when ``storage_folder`` names its storages, else scan-only data."""
-    data = bytes(records.read(name, limits.max_pickle_bytes, name))
+    """Read one pickle record: structured when ``storage_folder`` names its storages, else scan-only data.
+
+    The record's bytes are held in memory while its values are built: they are charged to the file's byte
+    budget first, and an inflated record is used as it is, never copied.
+    """
+    size = records.size(name) or 0
+    if size <= limits.max_pickle_bytes:  # (a bigger one is refused by read(), naming that limit)
+        meter.charge_bytes(size, f"{label}: {name}")
+    data = records.read(name, limits.max_pickle_bytes, name)
     loader = storage_loader(records, storage_folder, byteorder, limits, f"{label}: {name}") if storage_folder else None
     return read_pickle(data, member=f"{label}: {name}", limits=limits, meter=meter, persistent_load=loader,
                        module_mapping=ZIP_MODULE_MAPPING)

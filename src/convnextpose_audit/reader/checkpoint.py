@@ -60,10 +60,17 @@ class Checkpoint:
     meter: Meter | None = None
     code: list[str] = field(default_factory=list)  #: TorchScript code/ records (listed, never compiled or run)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _tensors: list[tuple[str, TensorRef]] | None = field(default=None, repr=False)
 
     def tensors(self) -> list[tuple[str, TensorRef]]:
-        """Every tensor reachable from ``obj`` as ``(path, TensorRef)``, in file order (bounded walk)."""
-        return list(iter_tensors(self.obj, self.limits, meter=self.meter))
+        """Every tensor reachable from ``obj`` as ``(path, TensorRef)``, in file order (bounded walk).
+
+        The object is walked once; later calls return the same list (a copy), so
+        the walk's cost is paid once per file whoever asks.
+        """
+        if self._tensors is None:
+            self._tensors = list(iter_tensors(self.obj, self.limits, meter=self.meter))
+        return list(self._tensors)
 
     def refused(self, allow: Iterable[str] = ()) -> list[tuple[str, GlobalRef]]:
         """Global references outside the allowlist and the names in ``allow``."""
@@ -71,7 +78,11 @@ class Checkpoint:
 
     def close(self) -> None:
         """Release cached bytes and file handles. Arrays already returned stay valid."""
-        for _, t in iter_tensors(self.obj, self.limits):
+        try:
+            tensors = self.tensors()
+        except AuditError:  # never walked (and cannot be): nothing of it was read through the walk either
+            tensors = []
+        for _, t in tensors:
             t.storage.release()
         for closer in self._closers:
             closer()
@@ -119,16 +130,20 @@ def unsafe_error(label: str, refused: list[tuple[str, GlobalRef]], read_error: A
 
 def finish(label: str, read: Callable[[list], Reading], size: int, limits: Limits, *,
            allow: frozenset[str] = frozenset(), read_unsafe: bool = False,
-           closers: Iterable[Callable[[], None]] = ()) -> Checkpoint:
+           closers: Iterable[Callable[[], None]] = (), held: int = 0) -> Checkpoint:
     """Run ``read(refs)`` and judge the references it met; return the :class:`Checkpoint`.
 
     Raises :class:`UnsafeCheckpointError` when a reference is refused (whether or
     not the read succeeded, and unless ``read_unsafe`` asked for the inert reading
-    of a readable file), else the read's own error.
+    of a readable file), else the read's own error. ``held`` is the bytes of
+    archive members inflated into memory to reach this checkpoint: they count
+    against the file's byte budget like the values read from it.
     """
     refs: list[tuple[str, GlobalRef]] = []
     meter = Meter(limits, label)
     try:
+        if held:
+            meter.charge_bytes(held, "archive members inflated into memory")
         reading = read(refs, meter)
         ckpt = Checkpoint(label, reading.format, reading.obj, size, limits, list(reading.warnings), reading.metadata,
                           reading.byteorder, refs, list(reading.unread), meter, list(reading.code))
@@ -158,14 +173,22 @@ def open_checkpoint(path: str | os.PathLike, *, limits: Limits | None = None, al
     zip holding several, the error lists them.
     """
     path = os.fspath(path)
-    entries = [e for e in iter_entries(path, limits=limits) if e.open is not None]
-    if not entries:
+    # Only the first entry is kept: each may hold an inflated member, and an outer zip may list thousands.
+    first, count, names = None, 0, []
+    for entry in iter_entries(path, limits=limits):
+        if entry.open is None:
+            continue
+        count += 1
+        first = first or entry
+        if len(names) < 5:
+            names.append(entry.name)
+    if first is None:
         raise NotACheckpointError(f"{path}: holds no checkpoint")
-    if len(entries) > 1:
-        shown = ", ".join(e.name for e in entries[:5]) + (" …" if len(entries) > 5 else "")
-        raise SeveralCheckpointsError(f"{path}: holds {len(entries)} checkpoints ({shown}); name one of them "
+    if count > 1:
+        shown = ", ".join(names) + (" …" if count > 5 else "")
+        raise SeveralCheckpointsError(f"{path}: holds {count} checkpoints ({shown}); name one of them "
                                       "(e.g. as `cnxp-audit scan` prints it)")
-    return entries[0].open(allow=frozenset(allow), read_unsafe=read_unsafe)
+    return first.open(allow=frozenset(allow), read_unsafe=read_unsafe)
 
 
 def iter_checkpoints(path: str | os.PathLike, *, limits: Limits | None = None) -> Iterator[Checkpoint]:
@@ -286,11 +309,13 @@ def _folder_entry(folder: str, limits: Limits) -> Entry:
 
 
 # -- files and zips ---------------------------------------------------------------------------------------------------------
-def _source_entries(source: ByteSource, label: str, limits: Limits, depth: int, root: FileSource) -> Iterator[Entry]:
+def _source_entries(source: ByteSource, label: str, limits: Limits, depth: int, root: FileSource,
+                    held: int = 0) -> Iterator[Entry]:
+    # ``held``: bytes inflated into memory on the way to ``source`` (outer members holding it), itself included.
     head = source.pread(0, min(SNIFF_BYTES, source.size))
     if head[:4] != LOCAL_MAGIC:
         yield Entry(label, _opener(label, lambda refs, meter: read_stream(source, limits, meter, refs), source.size,
-                                   limits, root))
+                                   limits, root, held))
         return
     refs: list = []
     try:
@@ -305,22 +330,22 @@ def _source_entries(source: ByteSource, label: str, limits: Limits, depth: int, 
         # on it stands, refusal included; it is not an outer container of an extracted tree.
         layout = refused_archive or layout
         yield Entry(label, _opener(label, lambda refs, meter: read_records(layout.records, layout, "zip", limits, meter,
-                                                                           refs, label), source.size, limits, root))
+                                                                           refs, label), source.size, limits, root, held))
         return
     if depth >= limits.max_outer_depth:
         raise LimitExceeded(f"{label}: zips nested deeper than max_outer_depth={limits.max_outer_depth}")
-    yield from _outer_entries(archive, label, limits, depth, root)
+    yield from _outer_entries(archive, label, limits, depth, root, held)
 
 
 def _opener(label: str, read: Callable[[list, Meter], Reading], size: int, limits: Limits,
-            root: FileSource | None) -> Callable[..., Checkpoint]:
+            root: FileSource | None, held: int = 0) -> Callable[..., Checkpoint]:
     def open_(allow: frozenset[str] = frozenset(), read_unsafe: bool = False) -> Checkpoint:
         closers = []
         if root is not None:
             root.acquire()  # the file reopens on demand if the walk that found this entry already closed it
             closers.append(root.release)
         try:
-            return finish(label, read, size, limits, allow=allow, read_unsafe=read_unsafe, closers=closers)
+            return finish(label, read, size, limits, allow=allow, read_unsafe=read_unsafe, closers=closers, held=held)
         except BaseException:
             for closer in closers:
                 closer()
@@ -350,23 +375,31 @@ def _laid_out_as_archive(archive: ZipArchive, layout: TorchLayout) -> TorchLayou
     return TorchLayout(records, "refused", layout.reason, pickles=[n for n in names if n.lower().endswith(".pkl")])
 
 
-def _outer_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, root: FileSource) -> Iterator[Entry]:
-    """Members of a zip torch would refuse (an outer container): extracted trees, and every other file."""
+def _outer_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, root: FileSource,
+                   held: int = 0) -> Iterator[Entry]:
+    """Members of a zip torch would refuse (an outer container): extracted trees, and every other file.
+
+    Linear in the members: each is filed once under the deepest extracted tree holding it.
+    """
     trees = sorted({m.raw[:-len(b"data.pkl")] for m in archive.members
                     if m.raw == b"data.pkl" or m.raw.endswith(b"/data.pkl")}, key=len, reverse=True)
     tree_set = set(trees)
+    filed: dict[bytes, list[ZipMember]] = {tree: [] for tree in trees}
+    others: list[ZipMember] = []
+    for m in archive.members:
+        tree = _tree_of(m.raw, tree_set)
+        if tree is not None:
+            filed[tree].append(m)
+        if not m.raw.endswith(b"/") and (tree is None or not _is_tree_record(m.raw[len(tree):])):
+            others.append(m)
     for tree in trees:
         inner = f"{label}!{tree.decode('utf-8', 'replace').rstrip('/')}" if tree else label
-        yield Entry(inner, _tree_opener(archive, tree, inner, limits, root))
-    for m in archive.members:
-        if m.raw.endswith(b"/"):
-            continue
-        tree = _tree_of(m.raw, tree_set)
-        if tree is not None and _is_tree_record(m.raw[len(tree):]):
-            continue
+        yield Entry(inner, _tree_opener(archive, tree, filed.pop(tree), inner, limits, root, held))
+    for m in others:
         inner = f"{label}!{m.name}"
         try:
-            source = archive.open_inner(m, inner)
+            source = archive.open_inner(m, inner, held)
+            inner_held = held + (source.size if isinstance(source, MemorySource) else 0)
             head = source.pread(0, min(SNIFF_BYTES, source.size))
         except AuditError as exc:  # a member we cannot read is never skipped: it could hold anything
             yield Entry(inner, _failing(inner, exc, [], m.usize, limits))
@@ -375,7 +408,7 @@ def _outer_entries(archive: ZipArchive, label: str, limits: Limits, depth: int, 
             yield Entry(inner, skipped=f"not a checkpoint ({describe(head)})")
             continue
         try:
-            yield from _source_entries(source, inner, limits, depth + 1, root)
+            yield from _source_entries(source, inner, limits, depth + 1, root, inner_held)
         except AuditError as exc:
             yield Entry(inner, _failing(inner, exc, [], m.usize, limits))
 
@@ -397,13 +430,13 @@ def _is_tree_record(rel: bytes) -> bool:
             or low.endswith((b".pkl", b".debug_pkl")) or low.startswith((b"data/", b".data/", b"constants/", b"code/")))
 
 
-def _tree_opener(archive: ZipArchive, tree: bytes, label: str, limits: Limits,
-                 root: FileSource) -> Callable[..., Checkpoint]:
-    records = ZipRecords(archive, tree)
+def _tree_opener(archive: ZipArchive, tree: bytes, members: list[ZipMember], label: str, limits: Limits,
+                 root: FileSource, held: int) -> Callable[..., Checkpoint]:
+    records = ZipRecords(archive, tree, members)
     records.warnings.append("an extracted archive inside a zip: torch.load cannot read it as it is (zip its "
                             "folder's contents under one top folder, as torch.save does)")
-    size = sum(m.usize for m in archive.members if m.raw.startswith(tree))
-    return _opener(label, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits, root)
+    size = sum(m.usize for m in members)
+    return _opener(label, lambda refs, meter: read_folder(records, limits, meter, refs), size, limits, root, held)
 
 
 def memory_entry(data: bytes, label: str, limits: Limits | None = None) -> Entry:

@@ -166,7 +166,7 @@ def read_stream(source: ByteSource, limits: Limits, meter: Meter, refs: list[tup
     except NotACheckpointError:
         if not safetensors:
             raise
-        obj, metadata = read_safetensors(source, limits)
+        obj, metadata = read_safetensors(source, limits, meter)
         return name_warning(source.label, Reading(obj, "safetensors", refs, warnings, metadata=metadata))
     if safetensors:
         raise AmbiguousContainerError(f"{source.label}: ambiguous container: both a valid safetensors file and a "

@@ -26,6 +26,7 @@ from .safe_globals import StorageType
 from .source import ByteSource
 from .stream import PickleStream, frame_past_stop
 from .tensor import StorageRef
+from .walk import shown
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -127,15 +128,15 @@ def _bind_storages(source: ByteSource, label: str, keys: Any, pos: int, storages
     for key in keys:  # a key listed twice is read twice; the later bytes win, as in torch
         ref = storages.get(key)
         if ref is None:
-            raise ArchiveError(f"{label}: storage {key!r} is listed but never used")
+            raise ArchiveError(f"{label}: storage {shown(key)!r} is listed but never used")
         if pos + 8 > source.size:
-            raise ArchiveError(f"{label}: truncated before storage {key!r}")
+            raise ArchiveError(f"{label}: truncated before storage {shown(key)!r}")
         (numel,) = struct.unpack("<q", source.pread(pos, 8))
         nbytes = numel * ref.dtype.itemsize
         if numel < 0 or pos + 8 + nbytes > source.size:
-            raise ArchiveError(f"{label}: storage {key!r} runs past the end of the file (truncated?)")
+            raise ArchiveError(f"{label}: storage {shown(key)!r} runs past the end of the file (truncated?)")
         if nbytes != ref.nbytes:  # torch: "storage has wrong byte size"
-            raise ArchiveError(f"{label}: storage {key!r} holds {nbytes:,} bytes, {ref.nbytes:,} declared")
+            raise ArchiveError(f"{label}: storage {shown(key)!r} holds {nbytes:,} bytes, {ref.nbytes:,} declared")
         start = pos + 8
         ref.bind(lambda start=start, n=ref.nbytes: source.view(start, n))
         pos = start + nbytes

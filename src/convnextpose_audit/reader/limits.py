@@ -20,7 +20,8 @@ class Limits:
 
     max_pickle_bytes: int = 256 * MiB  #: size of one pickle stream (data.pkl, legacy pickles)
     max_opcodes: int = 50_000_000  #: opcodes executed in one pickle
-    max_memo: int = 5_000_000  #: memo entries in one pickle
+    #: memo entries in one pickle (the fallback safety scan, which charges no meter, holds one per entry)
+    max_memo: int = 1_000_000
     max_stack: int = 5_000_000  #: values on the unpickler stack (and mark depth)
     max_nesting: int = 200  #: nesting of keys, and of containers walked afterwards (below the C recursion limit)
     max_walk_nodes: int = 20_000_000  #: distinct containers visited when walking the object
@@ -31,12 +32,18 @@ class Limits:
     #: a Drive folder download a handful; at about 13 µs per member a larger count is refused, not ground through
     max_members: int = 250_000
     max_outer_depth: int = 4  #: zips within zips
-    max_inflate_bytes: int = 1 * GiB  #: bytes inflated into memory from one deflated zip member
+    #: bytes inflated into memory from deflated zip members (an inner archive with the archives around it, a
+    #: deflated data.pkl or storage); a bigger one is refused with a hint to unzip the archive first. They count
+    #: against max_value_bytes too, which leaves an inner checkpoint at this bound 64 MiB to be read with
+    max_inflate_bytes: int = 192 * MiB
     max_storage_bytes: int = 64 * GiB  #: declared size of one storage
     max_header_bytes: int = 100 * MiB  #: safetensors JSON header
     # The per-file budget (one meter, see meter.py): whatever builds values from a file charges it.
-    max_elements: int = 5_000_000  #: values and container slots built from one file
-    max_value_bytes: int = 256 * MiB  #: bytes of text, bytes and integer digits built from one file
+    #: values built from one file, about 48 bytes of memory each (bigger objects cost more: meter.OBJECT_COST)
+    max_elements: int = 4_000_000
+    #: bytes held for one file: pickles and inflated members read into memory, text, bytes and integer
+    #: digits built, paths walked
+    max_value_bytes: int = 256 * MiB
     max_hash_work: int = 10_000_000  #: tuple/frozenset nodes visited hashing or comparing keys of one file
     max_seconds: int = 60  #: wall time to read one file's structure (tensor bytes excluded)
     max_report_items: int = 1000  #: skipped members or warnings listed per file before summarising with counts

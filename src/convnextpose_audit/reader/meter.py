@@ -18,6 +18,16 @@ from ..errors import LimitExceeded
 from .limits import Limits
 
 
+#: Extra elements charged for building one object of these kinds, beyond the one its opcode already costs.
+#: An element stands for about 48 bytes of interpreter memory (a value and its stack or container slot);
+#: these objects are bigger (CPython 3.11, GC header included): an empty dict is 80 bytes, an empty set or
+#: frozenset 232, an OrderedDict 144, a Counter 104, a tensor reference with its shape, stride and
+#: attribute dict about 300, a record of a call with its argument, item and state lists about 400. A memo
+#: entry costs one more (the pickle machine charges it). Charging objects by size keeps the memory of a
+#: file within the budget whatever kind of object it repeats.
+OBJECT_COST = {"dict": 1, "set": 4, "ordered_dict": 2, "counter": 1, "tensor": 5, "record": 7}
+
+
 class Meter:
     """Counters and their limits for one file. ``charge_*`` raise :class:`LimitExceeded` past a bound."""
 
@@ -33,25 +43,34 @@ class Meter:
         self.deadline = self.started + limits.max_seconds
         self._opcodes = 0  # byte i of this 256-byte little-endian int is 1 when opcode i ran
 
+    def _where(self, what: str) -> str:
+        # ``what`` usually names the member already ("file: data.pkl: ..."): never say the file twice.
+        return what if what.startswith(self.label) else f"{self.label}: {what}"
+
     def charge_elements(self, n: int, what: str) -> None:
         """Count ``n`` more values or container slots built (``what`` names the builder)."""
         self.elements += n
         if self.elements > self.limits.max_elements:
-            raise LimitExceeded(f"{self.label}: {what}: more than max_elements={self.limits.max_elements:,} "
+            raise LimitExceeded(f"{self._where(what)}: more than max_elements={self.limits.max_elements:,} "
                                 "values built from this file")
 
+    def charge_object(self, kind: str, what: str) -> None:
+        """Count one object of a heavy ``kind`` (see :data:`OBJECT_COST`) built by ``what``."""
+        self.charge_elements(OBJECT_COST[kind], what)
+
     def charge_bytes(self, n: int, what: str) -> None:
-        """Count ``n`` more bytes of text or binary values materialised."""
+        """Count ``n`` more bytes held in memory for this file: pickles and inflated members read, text and
+        binary values built, paths walked."""
         self.value_bytes += n
         if self.value_bytes > self.limits.max_value_bytes:
-            raise LimitExceeded(f"{self.label}: {what}: more than max_value_bytes={self.limits.max_value_bytes:,} "
-                                "bytes of values built from this file")
+            raise LimitExceeded(f"{self._where(what)}: more than max_value_bytes={self.limits.max_value_bytes:,} "
+                                "bytes read into memory or built from this file")
 
     def charge_hash(self, n: int, what: str) -> None:
         """Count ``n`` more nodes visited by hashing or comparing composite keys."""
         self.hash_work += n
         if self.hash_work > self.limits.max_hash_work:
-            raise LimitExceeded(f"{self.label}: {what}: more than max_hash_work={self.limits.max_hash_work:,} "
+            raise LimitExceeded(f"{self._where(what)}: more than max_hash_work={self.limits.max_hash_work:,} "
                                 "key nodes hashed (a shared-substructure key?)")
 
     def note_opcodes(self, seen: bytearray) -> None:
@@ -67,7 +86,7 @@ class Meter:
     def tick(self, what: str) -> None:
         """Fail once the file's wall-time budget is spent (called every few thousand steps)."""
         if time.monotonic() > self.deadline:
-            raise LimitExceeded(f"{self.label}: {what}: over max_seconds={self.limits.max_seconds} "
+            raise LimitExceeded(f"{self._where(what)}: over max_seconds={self.limits.max_seconds} "
                                 "reading this file")
 
     def snapshot(self) -> dict[str, float]:

@@ -111,11 +111,13 @@ def _args(args: tuple, lo: int, hi: int, name: str) -> tuple:
     return args
 
 
-def _int_tuple(value: Any, what: str, *, signed: bool = False) -> tuple:
+def _int_tuple(value: Any, what: str, ctx: Context, *, signed: bool = False) -> tuple:
+    # Checked (and copied from a list) on every call: charged, since one memoized list can be passed many times.
+    if not isinstance(value, (list, tuple)):
+        raise _bad(f"{what} must be a sequence of ints")
+    ctx.meter.charge_elements(len(value), f"{ctx.member}: {what}")
     if isinstance(value, list):
         value = tuple(value)
-    if not isinstance(value, tuple):
-        raise _bad(f"{what} must be a sequence of ints")
     lo = -(1 << 62) if signed else 0
     for v in value:
         if type(v) is not int or not lo <= v < (1 << 62):
@@ -130,10 +132,12 @@ def _storage(value: Any) -> StorageRef:
     return value
 
 
-def _metadata(value: Any) -> None:
+def _metadata(value: Any, ctx: Context) -> None:
     # torch sets the conjugate/negative view bits from this dict; raw bytes would then read differently.
     if value is None or value == {}:
         return
+    if isinstance(value, dict):
+        ctx.meter.charge_elements(len(value), f"{ctx.member}: tensor metadata")
     if not isinstance(value, dict) or any(value.values()):
         raise UnsupportedCheckpointError("holds a tensor with conjugate/negative view bits, which this reader "
                                          "does not model")
@@ -146,8 +150,9 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, ctx: Cont
         raise _bad("storage offset must be an int")
     if type(requires_grad) is not bool:
         raise _bad("requires_grad must be a bool")
-    ctx.meter.charge_elements(1, f"{ctx.member}: tensor")
-    return TensorRef(storage, dtype or storage.dtype, offset, _int_tuple(size, "size"), _int_tuple(stride, "stride"),
+    ctx.meter.charge_object("tensor", f"{ctx.member}: tensor")
+    return TensorRef(storage, dtype or storage.dtype, offset, _int_tuple(size, "size", ctx),
+                     _int_tuple(stride, "stride", ctx),
                      requires_grad, max_bytes=ctx.meter.limits.max_storage_bytes)
 
 
@@ -158,7 +163,7 @@ def _rebuild_tensor_v1(args: tuple, ctx: Context) -> TensorRef:
 
 def _rebuild_tensor_v2(args: tuple, ctx: Context) -> TensorRef:
     a = _args(args, 6, 7, "_rebuild_tensor_v2")
-    _metadata(a[6] if len(a) == 7 else None)
+    _metadata(a[6] if len(a) == 7 else None, ctx)
     return _rebuild_tensor(a[0], a[1], a[2], a[3], ctx, requires_grad=a[4])
 
 
@@ -166,7 +171,7 @@ def _rebuild_tensor_v3(args: tuple, ctx: Context) -> TensorRef:
     a = _args(args, 7, 8, "_rebuild_tensor_v3")
     if not isinstance(a[6], TorchDType):
         raise _bad("_rebuild_tensor_v3 dtype is not a torch dtype")
-    _metadata(a[7] if len(a) == 8 else None)
+    _metadata(a[7] if len(a) == 8 else None, ctx)
     return _rebuild_tensor(a[0], a[1], a[2], a[3], ctx, dtype=a[6].dtype, requires_grad=a[4])
 
 
@@ -186,7 +191,7 @@ def _rebuild_parameter(args: tuple, ctx: Context) -> TensorRef:
 def _rebuild_parameter_with_state(args: tuple, ctx: Context) -> TensorRef:
     data, requires_grad, _hooks, state = _args(args, 4, 4, "_rebuild_parameter_with_state")
     param = _as_parameter(data, requires_grad)
-    _set_obj_state(param, state)
+    _set_obj_state(param, state, ctx)
     return param
 
 
@@ -195,8 +200,12 @@ def _new_parameter(args: tuple, ctx: Context) -> TensorRef:
     return _as_parameter(a[0], a[1] if len(a) == 2 else True)
 
 
-def _set_obj_state(tensor: TensorRef, state: Any) -> None:
+def _set_obj_state(tensor: TensorRef, state: Any, ctx: Context) -> None:
     # torch._utils._set_obj_state: a dict of attributes, or (dict, slots); attributes never change values.
+    # Copied on every call (a memoized state can be given to many tensors): charged by size.
+    for part in state if isinstance(state, tuple) else (state,):
+        if isinstance(part, dict):
+            ctx.meter.charge_elements(len(part), f"{ctx.member}: tensor state")
     if isinstance(state, tuple):
         if len(state) != 2:
             raise _bad("invalid serialized tensor state")
@@ -228,7 +237,7 @@ def _rebuild_from_type_v2(args: tuple, ctx: Context) -> Any:
         raise _bad("_rebuild_from_type_v2 with unexpected arguments")
     if new_type.name == "torch.nn.parameter.Parameter":
         tensor.is_parameter = True
-    _set_obj_state(tensor, state)
+    _set_obj_state(tensor, state, ctx)
     return tensor
 
 
@@ -249,6 +258,7 @@ def _pairs(source: Any, ctx: Context, name: str) -> list[tuple[Any, Any]]:
         return list(source.items())
     if not isinstance(source, (list, tuple)):
         raise _bad(f"{name} built from a {type(source).__name__}")
+    ctx.meter.charge_elements(len(source), f"{ctx.member}: {name}")
     out = []
     for pair in source:
         if not isinstance(pair, (list, tuple, str, bytes)) or len(pair) != 2:
@@ -258,7 +268,6 @@ def _pairs(source: Any, ctx: Context, name: str) -> list[tuple[Any, Any]]:
 
 
 def _fill(target: dict, pairs: list, ctx: Context, name: str) -> dict:
-    ctx.meter.charge_elements(len(pairs), f"{ctx.member}: {name}")
     for key, value in pairs:
         try:
             ctx.keys.admit(target, key)
@@ -270,35 +279,38 @@ def _fill(target: dict, pairs: list, ctx: Context, name: str) -> dict:
 
 def _ordered_dict(args: tuple, ctx: Context) -> OrderedDict:
     a = _args(args, 0, 1, "OrderedDict")
+    ctx.meter.charge_object("ordered_dict", f"{ctx.member}: OrderedDict")
     return _fill(OrderedDict(), _pairs(a[0], ctx, "OrderedDict") if a else [], ctx, "OrderedDict")
 
 
 def _counter(args: tuple, ctx: Context) -> Counter:
     a = _args(args, 0, 1, "Counter")
+    ctx.meter.charge_object("counter", f"{ctx.member}: Counter")
     if not a:
         return Counter()
     if isinstance(a[0], dict):
-        return _fill(Counter(), list(a[0].items()), ctx, "Counter")
+        return _fill(Counter(), _pairs(a[0], ctx, "Counter"), ctx, "Counter")
     counts: Counter = Counter()
-    for item in _members(a[0], "Counter"):
+    for item in _members(a[0], ctx, "Counter"):
         ctx.keys.admit(counts, item)
         counts[item] += 1
-    ctx.meter.charge_elements(len(counts), f"{ctx.member}: Counter")
     return counts
 
 
-def _members(source: Any, name: str) -> list:
+def _members(source: Any, ctx: Context, name: str) -> list:
+    """A copy of the members of a list, tuple or set, charged before it is made."""
     if not isinstance(source, (list, tuple, set, frozenset)):
         raise _bad(f"{name} of a {type(source).__name__}")
+    ctx.meter.charge_elements(len(source), f"{ctx.member}: {name}")
     return list(source)
 
 
 def _set_of(args: tuple, ctx: Context, name: str) -> set:
     a = _args(args, 0, 1, name)
+    ctx.meter.charge_object("set", f"{ctx.member}: {name}")
     out: set = set()
     if a:
-        items = _members(a[0], name)
-        ctx.meter.charge_elements(len(items), f"{ctx.member}: {name}")
+        items = _members(a[0], ctx, name)
         for item in items:
             try:
                 ctx.keys.admit(out, item)
@@ -310,12 +322,13 @@ def _set_of(args: tuple, ctx: Context, name: str) -> set:
 
 def _size(args: tuple, ctx: Context) -> Size:
     (dims,) = _args(args, 1, 1, "torch.Size")
-    return Size(_int_tuple(dims, "torch.Size", signed=True))
+    return Size(_int_tuple(dims, "torch.Size", ctx, signed=True))
 
 
 def _device(args: tuple, ctx: Context) -> Device:
     a = _args(args, 1, 2, "torch.device")
-    if not isinstance(a[0], str) or (len(a) == 2 and a[1] is not None and type(a[1]) is not int):
+    # A device name is short; a long (memoized) string is refused before it is parsed, as torch refuses it.
+    if not isinstance(a[0], str) or len(a[0]) > 64 or (len(a) == 2 and a[1] is not None and type(a[1]) is not int):
         raise _bad("torch.device with unexpected arguments")
     kind, _, idx = a[0].partition(":")
     index = a[1] if len(a) == 2 else (int(idx) if idx.isdigit() and len(idx) < 10 else None)
@@ -410,7 +423,7 @@ class NumpyArray:
         """Apply numpy's ndarray pickle state ``(version, shape, dtype, is_fortran, data)``."""
         if len(state) != 5 or not isinstance(state[2], NumpyDType):
             raise _bad("numpy array with unexpected state")
-        self.shape = _int_tuple(state[1], "numpy array shape")
+        self.shape = _int_tuple(state[1], "numpy array shape", ctx)
         self.dtype = state[2]
         if not isinstance(state[4], (bytes, bytearray, list)):
             raise _bad("numpy array data is neither bytes nor a list")
@@ -443,6 +456,8 @@ def _np_scalar(args: tuple, ctx: Context) -> Any:
     if fmt is None:
         raise UnsupportedCheckpointError(f"holds a numpy scalar of type {dtype.code!r}, which this reader does not decode")
     order = ">" if dtype.byteorder == ">" or dtype.code.startswith(">") else "<"
+    if len(raw) != struct.calcsize(order + fmt):  # checked before any copy: the bytes may be a large memoized value
+        raise _bad("numpy scalar bytes do not match its dtype")
     try:
         values = struct.unpack(order + fmt, bytes(raw))
     except struct.error:

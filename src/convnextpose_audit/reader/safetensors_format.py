@@ -8,8 +8,22 @@ import struct
 from ..errors import ArchiveError, LimitExceeded
 from .dtypes import DTYPES, SAFETENSORS_CODES
 from .limits import Limits
+from .meter import OBJECT_COST, Meter
 from .source import ByteSource
 from .tensor import StorageRef, TensorRef
+
+
+def charge_json(raw: bytes, meter: Meter, what: str) -> None:
+    """Charge the values ``json.loads(raw)`` would build before it builds them.
+
+    A 90 MB header of ``{},{},...`` parses into 30 million dicts (2 GiB). Every JSON
+    value but the first follows a comma or opens a container, so counting those bytes
+    (in strings too: an over-count, on the safe side) bounds the values; containers
+    cost what a pickle's do, and the text itself is held as bytes and strings.
+    """
+    containers = raw.count(b"{") + raw.count(b"[")
+    meter.charge_bytes(2 * len(raw), what)
+    meter.charge_elements(1 + raw.count(b",") + containers * (1 + OBJECT_COST["dict"]), what)
 
 
 def looks_like_safetensors(head: bytes, size: int) -> bool:
@@ -20,13 +34,20 @@ def looks_like_safetensors(head: bytes, size: int) -> bool:
     return 2 <= n <= size - 8
 
 
-def read_safetensors(source: ByteSource, limits: Limits) -> tuple[dict[str, TensorRef], dict[str, str] | None]:
-    """Return ``(name -> TensorRef in header order, __metadata__ or None)``."""
+def read_safetensors(source: ByteSource, limits: Limits,
+                     meter: Meter | None = None) -> tuple[dict[str, TensorRef], dict[str, str] | None]:
+    """Return ``(name -> TensorRef in header order, __metadata__ or None)``.
+
+    The header's JSON is charged to ``meter`` before it is parsed (see :func:`charge_json`).
+    """
     label = source.label
     (n,) = struct.unpack("<Q", source.pread(0, 8))
     limits.check("max_header_bytes", n, f"{label}: safetensors header")
+    raw = source.pread(8, n)
+    if meter is not None:
+        charge_json(raw, meter, f"{label}: safetensors header")
     try:
-        header = json.loads(source.pread(8, n))
+        header = json.loads(raw)
     except RecursionError:
         raise LimitExceeded(f"{label}: safetensors header nested too deeply") from None
     except ValueError as exc:
@@ -46,8 +67,9 @@ def read_safetensors(source: ByteSource, limits: Limits) -> tuple[dict[str, Tens
             begin, end = info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} is malformed") from None
-        if not all(type(d) is int and d >= 0 for d in shape) or type(begin) is not int or type(end) is not int:
-            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} has non-integer shape or offsets")
+        # Dimensions are u64 in the format (safetensors' parser refuses bigger ones); 2**62 as in pickles.
+        if not all(type(d) is int and 0 <= d < 1 << 62 for d in shape) or type(begin) is not int or type(end) is not int:
+            raise ArchiveError(f"{label}: safetensors entry {name[:80]!r} has a shape or offsets that are not integers below 2**62")
         numel = 1
         for d in shape:
             numel *= d

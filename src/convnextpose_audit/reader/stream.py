@@ -33,8 +33,9 @@ class PickleStream:
         self._reader: PickleReader | None = None
 
     def _window(self, pos: int, size: int, member: str) -> None:
-        n = min(size, self.source.size - pos, self.limits.max_pickle_bytes)
-        self._base, self._data = pos, self.source.pread(pos, max(n, 0))
+        n = max(min(size, self.source.size - pos, self.limits.max_pickle_bytes), 0)
+        self.meter.charge_bytes(n, member)  # bytes held while the pickle is read: part of the file's budget
+        self._base, self._data = pos, self.source.pread(pos, n)
         self._reader = PickleReader(self._data, member=member, limits=self.limits, meter=self.meter)
 
     def read(self, pos: int, member: str, persistent_load: Callable[[Any], Any] | None = None) -> PickleRead:

@@ -26,6 +26,7 @@ from .safe_globals import StorageType
 from .source import ByteSource, SliceSource
 from .stream import PickleStream, frame_past_stop
 from .tensor import StorageRef, TensorRef
+from .walk import shown
 
 TAR_MEMBERS = ("storages", "tensors", "pickle")
 
@@ -122,7 +123,7 @@ def read_tar(source: ByteSource, entries: list[TarEntry], limits: Limits, meter:
         try:
             return objects[int(pid)]
         except (KeyError, TypeError, ValueError):
-            raise UnsupportedCheckpointError(f"{label}: pickle refers to {str(pid)[:40]!r}, "
+            raise UnsupportedCheckpointError(f"{label}: pickle refers to {shown(pid)!r}, "
                                              "which is not a saved tensor") from None
 
     main = PickleStream(part("pickle"), limits, meter, refs).read(0, f"{label}: pickle", persistent_load)
@@ -159,13 +160,13 @@ def _read_storages(src: ByteSource, label: str, limits: Limits, meter: Meter, re
         key, location, stype = rec.obj
         pos = rec.end
         if pos + 8 > src.size:
-            raise ArchiveError(f"{what}: truncated before storage {key!r}")
+            raise ArchiveError(f"{what}: truncated before storage {shown(key)!r}")
         (numel,) = struct.unpack("<q", src.pread(pos, 8))
         nbytes = numel * stype.dtype.itemsize
         if numel < 0 or pos + 8 + nbytes > src.size:
-            raise ArchiveError(f"{what}: storage {key!r} runs past the end (truncated?)")
+            raise ArchiveError(f"{what}: storage {shown(key)!r} runs past the end (truncated?)")
         limits.check("max_storage_bytes", nbytes, f"{label}: storage {key}")
-        ref = StorageRef(str(key)[:40], stype.dtype, nbytes, str(location)[:40])
+        ref = StorageRef(shown(key), stype.dtype, nbytes, shown(location))
         ref.bind(lambda start=pos + 8, n=nbytes: src.view(start, n))
         _put(objects, key, ref, what)
         pos += 8 + nbytes
@@ -176,11 +177,11 @@ def _read_storages(src: ByteSource, label: str, limits: Limits, meter: Meter, re
         target, root_key, offset, numel = view
         root = objects.get(root_key) if _hashable(root_key) else None
         if not isinstance(root, StorageRef) or type(offset) is not int or type(numel) is not int:
-            raise ArchiveError(f"{label}: storage view {str(target)[:40]!r} refers to a missing storage")
+            raise ArchiveError(f"{label}: storage view {shown(target)!r} refers to a missing storage")
         isz = root.dtype.itemsize
         if offset < 0 or numel < 0 or (offset + numel) * isz > root.nbytes:
-            raise ArchiveError(f"{label}: storage view {str(target)[:40]!r} reaches past its storage")
-        ref = StorageRef(str(target)[:40], root.dtype, numel * isz, root.location)
+            raise ArchiveError(f"{label}: storage view {shown(target)!r} reaches past its storage")
+        ref = StorageRef(shown(target), root.dtype, numel * isz, root.location)
         ref.bind(lambda root=root, a=offset * isz, n=numel * isz: root.buffer()[a:a + n])
         _put(objects, target, ref, what)
 
@@ -197,13 +198,13 @@ def _read_tensors(src: ByteSource, label: str, limits: Limits, meter: Meter, ref
         key, storage_id, _tensor_type = rec.obj
         storage = objects.get(storage_id) if _hashable(storage_id) else None
         if not isinstance(storage, StorageRef):
-            raise ArchiveError(f"{label}: tensor {str(key)[:40]!r} refers to a missing storage")
+            raise ArchiveError(f"{label}: tensor {shown(key)!r} refers to a missing storage")
         pos = rec.end
         if pos + 8 > src.size:
             raise ArchiveError(f"{what}: truncated")
         (ndim,) = struct.unpack("<i", src.pread(pos, 4))
         if not 0 <= ndim <= 64:
-            raise ArchiveError(f"{label}: tensor {str(key)[:40]!r} has {ndim} dimensions")
+            raise ArchiveError(f"{label}: tensor {shown(key)!r} has {ndim} dimensions")
         pos += 8  # ndim was once written as 8 bytes; torch skips the other 4
         dims = struct.unpack(f"<{2 * ndim + 1}q", src.pread(pos, 16 * ndim + 8))
         pos += 16 * ndim + 8

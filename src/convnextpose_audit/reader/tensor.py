@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import ArchiveError, LimitExceeded, TorchMissingError
+from ..errors import ArchiveError, LimitExceeded, TorchMissingError, UnsupportedCheckpointError
 from .dtypes import DType
 
 #: A callable that returns exactly ``nbytes`` bytes of one storage, little-endian.
@@ -116,7 +116,7 @@ class TensorRef:
         # logical size is bounded too: a stride-0 view of 4 bytes can claim 2**30 elements, and everything
         # that materialises values (--hash, diff, convert) works on the logical size.
         if len(self.shape) != len(self.stride):
-            raise ArchiveError(f"tensor in storage {self.storage.key!r}: shape {self.shape} and stride {self.stride} differ in rank")
+            raise ArchiveError(f"tensor in storage {self.storage.key!r}: shape of {len(self.shape)} and stride of {len(self.stride)} dimensions differ in rank")
         if any(d < 0 for d in self.shape) or any(s < 0 for s in self.stride) or self.storage_offset < 0:
             raise ArchiveError(f"tensor in storage {self.storage.key!r}: negative size, stride or offset")
         numel = 1
@@ -124,7 +124,7 @@ class TensorRef:
             numel *= d
         if max_bytes is not None and numel * self._dtype.itemsize > max_bytes:
             raise LimitExceeded(f"tensor in storage {self.storage.key!r}: shape {self.shape[:8]} is "
-                                f"{numel * self._dtype.itemsize:,} bytes, over max_storage_bytes={max_bytes:,}")
+                                f"{_size_text(numel * self._dtype.itemsize)} bytes, over max_storage_bytes={max_bytes:,}")
         if numel == 0:
             return
         last = self.storage_offset
@@ -133,8 +133,8 @@ class TensorRef:
         end_bytes = (last + 1) * self._dtype.itemsize
         if end_bytes > self.storage.nbytes:
             raise ArchiveError(
-                f"tensor view {self.shape} at offset {self.storage_offset} reaches past its storage "
-                f"{self.storage.key!r} ({end_bytes} > {self.storage.nbytes} bytes)")
+                f"tensor view {self.shape[:8]} at offset {self.storage_offset} reaches past its storage "
+                f"{self.storage.key!r} ({_size_text(end_bytes)} > {self.storage.nbytes} bytes)")
 
     def numpy(self):
         """The values as a numpy array, zero-copy (read-only) where the bytes are memory-mapped.
@@ -145,11 +145,15 @@ class TensorRef:
         import numpy as np
 
         dt = np.dtype(self._dtype.numpy)
-        if self.numel == 0:
-            return np.empty(self.shape, dtype=dt)
         isz = self._dtype.itemsize
-        return np.ndarray(self.shape, dtype=dt, buffer=self.storage.buffer(), offset=self.storage_offset * isz,
-                          strides=tuple(s * isz for s in self.stride))
+        try:
+            if self.numel == 0:
+                return np.empty(self.shape, dtype=dt)
+            return np.ndarray(self.shape, dtype=dt, buffer=self.storage.buffer(), offset=self.storage_offset * isz,
+                              strides=tuple(s * isz for s in self.stride))
+        except ValueError as exc:  # more than 64 dimensions, or a size past numpy's (torch may hold such tensors)
+            raise UnsupportedCheckpointError(f"tensor in storage {self.storage.key!r} with {len(self.shape)} "
+                                             f"dimensions cannot be read as an array ({exc})") from None
 
     def chunks(self, max_bytes: int = 16 << 20):
         """The values in C order as contiguous numpy arrays of at most ``max_bytes`` each (at least one element).
@@ -178,6 +182,11 @@ class TensorRef:
 
     def __repr__(self) -> str:
         return f"TensorRef({self.name!r}, dtype={self.dtype}, shape={self.shape}, storage={self.storage.key!r})"
+
+
+def _size_text(n: int) -> str:
+    # A shape of 250 dimensions of 2**61 is a size of 4,600 digits: Python refuses to print it in decimal.
+    return f"{n:,}" if n.bit_length() <= 64 else f"about 2**{n.bit_length() - 1}"
 
 
 def _chunks(arr, max_elems: int):

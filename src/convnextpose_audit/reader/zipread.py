@@ -234,14 +234,27 @@ class ZipArchive:
         off = self.data_offset(m)
         if m.method == _STORED:
             return self.source.view(off, m.usize) if mapped else self.source.pread(off, m.usize)
+        self._check_inflate(m)
         return inflate(self.source, off, m.csize, m.usize, f"{self.label}: zip member {m.name!r}")
 
-    def open_inner(self, m: ZipMember, label: str) -> ByteSource:
-        """A byte source over a member: in place when stored, inflated into memory (bounded) when deflated."""
+    def _check_inflate(self, m: ZipMember, held: int = 0) -> None:
+        # A deflated member is inflated whole into memory (as torch's reader does): its declared size is bounded.
+        if held + m.usize > self.limits.max_inflate_bytes:
+            more = f" (with {held:,} inflated for the archives around it)" if held else ""
+            raise LimitExceeded(f"{self.label}: {m.name!r} is deflated and would inflate to {m.usize:,} bytes in memory{more}, "
+                                f"over max_inflate_bytes={self.limits.max_inflate_bytes:,}; unzip the archive first "
+                                "and audit the extracted files")
+
+    def open_inner(self, m: ZipMember, label: str, held: int = 0) -> ByteSource:
+        """A byte source over a member: in place when stored, inflated into memory (bounded) when deflated.
+
+        ``held``: bytes already inflated into memory for the archives holding this one; with this member's
+        they stay within ``max_inflate_bytes`` (zips inside deflated zips do not multiply the bound).
+        """
         off = self.data_offset(m)
         if m.method == _STORED:
             return SliceSource(self.source, off, m.usize, label)
-        self.limits.check("max_inflate_bytes", m.usize, f"{self.label}: inflated size of {m.name!r}")
+        self._check_inflate(m, held)
         return MemorySource(inflate(self.source, off, m.csize, m.usize, f"{self.label}: zip member {m.name!r}"), label)
 
     def check_crc(self, m: ZipMember, data) -> None:
@@ -276,17 +289,26 @@ def inflate(source: ByteSource, off: int, csize: int, usize: int, what: str) -> 
     """Inflate a raw deflate stream of ``csize`` bytes to exactly ``usize`` bytes, never more than usize + 1.
 
     The stream must end where its compressed size says: miniz and zlib agree on
-    complete streams, so anything else is refused rather than guessed.
+    complete streams, so anything else is refused rather than guessed. Output
+    grows at most 1 MiB per step: a single call inflating a megabyte of zeros to
+    hundreds of megabytes, then copied onto the result, would double the peak.
     """
     d = zlib.decompressobj(-15)
     out = bytearray()
     pos, left = off, csize
     try:
-        while left > 0 and len(out) <= usize:
-            chunk = source.pread(pos, min(left, 1 << 20))
-            pos += len(chunk)
-            left -= len(chunk)
-            out += d.decompress(chunk, usize + 1 - len(out))
+        while len(out) <= usize:
+            if d.unconsumed_tail:
+                data = d.unconsumed_tail
+            elif left > 0:
+                data = source.pread(pos, min(left, _STEP))
+                pos += len(data)
+                left -= len(data)
+            else:
+                break
+            out += d.decompress(data, min(_STEP, usize + 1 - len(out)))
+            if d.eof:
+                break
     except zlib.error as exc:
         raise ArchiveError(f"{what} does not inflate: {exc}") from None
     if len(out) > usize:
@@ -294,6 +316,9 @@ def inflate(source: ByteSource, off: int, csize: int, usize: int, what: str) -> 
     if len(out) < usize or not d.eof:
         raise ArchiveError(f"{what} inflates to {len(out):,} of {usize:,} declared bytes")
     return out
+
+
+_STEP = 1 << 20
 
 
 def _text(raw: bytes, flags: int) -> str:

@@ -134,6 +134,10 @@ class PickleReader:
             error = CheckpointReadError(str(exc))
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
             error = CheckpointReadError(f"{self.member}: malformed pickle ({type(exc).__name__}: {exc})")
+        machine.stack.clear()  # what the failed read built is garbage now: never hold it and the scan at once
+        machine.marks.clear()
+        machine.memo.clear()
+        values.keys.new_run()
         scan = scan_pickle(self.data, member=self.member, limits=self.limits, start=start,
                            persistent=persistent_load is not None)
         if scan.ambiguous:

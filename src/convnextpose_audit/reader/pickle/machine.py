@@ -42,7 +42,7 @@ class Truncated(MalformedPickleError):
     """The pickle ran past the end of the bytes given; a caller may retry with more."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a file may hold a million references (72 bytes each, not 344)
 class GlobalRef:
     """One opcode that names a global: the dotted name looked up, the opcode, its byte offset."""
 
@@ -62,11 +62,21 @@ class _Stop(Exception):
         self.value = value
 
 
-def escape(text: str | bytes) -> str:
-    """Printable form of a file-controlled name: undecodable bytes and control characters escaped."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "backslashreplace")
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+#: Characters of a global's module or name kept in reports; no allowlisted name is longer, so a cut name
+#: (which ends in "…") can never match the allowlist, and no name costs more than this to escape or print.
+NAME_CHARS = 200
+
+
+def escape(text: str | bytes | memoryview) -> str:
+    """Printable form of a file-controlled name: undecodable bytes and control characters escaped, cut to
+    :data:`NAME_CHARS` characters (then ending in "…"), so its cost never depends on the name's length."""
+    cut = len(text) > NAME_CHARS
+    if cut:
+        text = text[:NAME_CHARS]
+    if not isinstance(text, str):
+        text = str(text, "utf-8", "backslashreplace")
+    out = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return out + "…" if cut else out
 
 
 class Machine:
@@ -93,6 +103,8 @@ class Machine:
         self.stack: list = []
         self.marks: list[int] = []
         self.memo: dict = {}
+        self._memo_charged = 0
+        self._names: dict[str, str] = {}
         self._handlers = self._build_handlers()
 
     # -- running ----------------------------------------------------------------------------------
@@ -105,6 +117,7 @@ class Machine:
         self.stack.clear()
         self.marks.clear()
         self.memo.clear()
+        self._memo_charged = 0
         self.proto = 0
         data, handlers, end, trace = self.data, self._handlers, len(self.data), self.trace
         seen = bytearray(256)  # which opcodes ran (a loader supporting fewer, like weights_only, is judged on them)
@@ -125,7 +138,7 @@ class Machine:
             if ops_done > self.limits.max_opcodes:
                 raise LimitExceeded(f"{self.member}: more than max_opcodes={self.limits.max_opcodes:,} opcodes") from None
             if self.meter is not None:
-                self.meter.charge_elements(ops_done & 4095, f"{self.member}: pickle")
+                self.meter.charge_elements((ops_done & 4095) + self._memo_growth(), f"{self.member}: pickle")
                 self.meter.note_opcodes(seen)
             return stop.value, self._stop_pos
         except RecursionError:
@@ -142,8 +155,14 @@ class Machine:
         if len(self.memo) > lim.max_memo:
             raise LimitExceeded(f"{self.member}: memo exceeds max_memo={lim.max_memo:,}")
         if self.meter is not None:
-            self.meter.charge_elements(4096, f"{self.member}: pickle")
+            self.meter.charge_elements(4096 + self._memo_growth(), f"{self.member}: pickle")
             self.meter.tick(self.member)
+
+    def _memo_growth(self) -> int:
+        # A memo entry holds a key and a table slot besides the value its opcode built: one more element each.
+        grown = len(self.memo) - self._memo_charged
+        self._memo_charged = len(self.memo)
+        return max(grown, 0)
 
     # -- globals ----------------------------------------------------------------------------------
     def lookup(self, module: str, name: str, opcode: str, offset: int) -> Any:
@@ -155,13 +174,21 @@ class Machine:
             elif module in modules:
                 module = modules[module]
         module = self.module_mapping.get(module, module)
-        self.globals.append(GlobalRef(escape(module), escape(name), opcode, offset))
+        self.globals.append(GlobalRef(self._escaped(module), self._escaped(name), opcode, offset))
         return self.sem.resolve(module, name)
+
+    def _escaped(self, text: str) -> str:
+        # The same few names recur once per tensor or record: escape each once and share the result.
+        out = self._names.get(text)
+        if out is None:
+            out = self._names[text] = escape(text)
+        return out
 
     # -- the dispatch table -----------------------------------------------------------------------
     def _build_handlers(self) -> list[Callable[[int], int]]:
         # Closures over the machine's state keep the hot loop free of attribute lookups.
         data, member, sem = self.data, self.member, self.sem
+        view = memoryview(data)
         text = sem.text
         stack, marks, memo = self.stack, self.marks, self.memo
         end = len(data)
@@ -173,11 +200,15 @@ class Machine:
                 raise Truncated(f"{member}: pickle truncated (needs {n:,} bytes at offset {pos:,})")
             return pos + n
 
-        def readline(pos: int) -> tuple[bytes, int]:
+        def part(a: int, b: int) -> bytes | memoryview:
+            # Short arguments are copied (fast); a long one is a view, so a huge string costs its value only.
+            return data[a:b] if b - a <= 4096 else view[a:b]
+
+        def readline(pos: int) -> tuple[bytes | memoryview, int]:
             nl = data.find(b"\n", pos)
             if nl < 0:
                 raise Truncated(f"{member}: pickle truncated inside a text argument at offset {pos:,}")
-            return data[pos:nl + 1], nl + 1
+            return part(pos, nl + 1), nl + 1
 
         def underflow() -> MalformedPickleError:
             return malformed(member, "unexpected MARK found" if marks else "unpickling stack underflow")
@@ -233,13 +264,13 @@ class Machine:
             if size < 0:
                 raise malformed(member, "LONG pickle has negative byte count")
             m = need(n, size); sem.charge_int(size)
-            push(int.from_bytes(data[n:m], "little", signed=True)); return m
+            push(int.from_bytes(part(n, m), "little", signed=True)); return m
 
         def int_(pos):
             line, pos = readline(pos); _line_ok(line)
             value, platform_dependent = ops.parse_int(line, member)
             if platform_dependent:
-                sem.ambiguous(f"INT {line[:40]!r} reads differently where C long has 32 bits")
+                sem.ambiguous(f"INT {bytes(line[:40])!r} reads differently where C long has 32 bits")
             push(value)
             return pos
         def long_(pos): line, pos = readline(pos); _line_ok(line); sem.charge_int(len(line)); push(ops.parse_long(line, member)); return pos
@@ -259,7 +290,7 @@ class Machine:
                         raise malformed(member, signed_error)
                     raise Truncated(f"{member}: pickle truncated (negative length)")
                 m = need(n, size)
-                push(sem.text(kind, data[n:m]))
+                push(sem.text(kind, part(n, m)))
                 return m
             return h
 
@@ -269,7 +300,7 @@ class Machine:
             m = pos + 4 + u32(data, pos)[0]
             if m > end:
                 raise Truncated(f"{member}: pickle truncated (string past offset {end:,})")
-            push(text("utf8", data[pos + 4:m]))
+            push(text("utf8", part(pos + 4, m)))
             return m
 
         def binint1(pos):
@@ -499,7 +530,7 @@ class Machine:
         def persid(pos):
             line, pos = readline(pos); _line_ok(line, 1)
             try:
-                pid = line[:-1].decode("ascii")
+                pid = str(line[:-1], "ascii")
             except UnicodeDecodeError:
                 raise malformed(member, "persistent id is not ASCII") from None
             push(sem.persistent(pid))

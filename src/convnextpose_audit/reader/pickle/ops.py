@@ -60,8 +60,9 @@ _FLOAT = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 
 
-def _c_string(line: bytes) -> bytes:
+def _c_string(line: bytes | memoryview) -> bytes:
     # C hands these parsers a NUL-terminated copy of the line: parsing stops at the first NUL.
+    line = bytes(line)  # a long line arrives as a view of the pickle; numbers need bytes
     nul = line.find(b"\0")
     return line if nul < 0 else line[:nul]
 
@@ -92,8 +93,8 @@ def parse_int(line: bytes, member: str) -> tuple[int | bool, bool]:
 
 def parse_long(line: bytes, member: str) -> int:
     """The ``LONG`` opcode's argument: an optional trailing ``L`` dropped, then ``int(text, 0)``."""
-    if len(line) >= 2 and line[-2:-1] == b"L":
-        line = line[:-2] + b"\0"
+    if len(line) >= 2 and line[-2] == ord("L"):
+        line = bytes(line[:-2]) + b"\0"
     try:
         return int(_c_string(line), 0)
     except ValueError:
@@ -134,25 +135,33 @@ def parse_memo_key(line: bytes, member: str, what: str) -> int:
     return key
 
 
-def decode_text(raw: bytes, member: str, encoding: str = "utf-8") -> str:
+def decode_text(raw: bytes | memoryview, member: str, encoding: str = "utf-8") -> str:
     """A Python-2 ``str`` (STRING/BINSTRING/SHORT_BINSTRING) as torch decodes it: strict UTF-8."""
     try:
-        return raw.decode(encoding, "strict")
+        return str(raw, encoding, "strict")
     except UnicodeDecodeError as exc:
         raise malformed(member, f"8-bit string is not UTF-8 ({exc.reason})") from None
 
 
-def decode_unicode(raw: bytes, member: str) -> str:
+def decode_raw_unicode(raw: bytes | memoryview, member: str) -> str:
+    """The ``UNICODE`` opcode's argument (protocol 0): raw-unicode-escape, as the C unpickler decodes it."""
+    try:
+        return codecs.raw_unicode_escape_decode(raw)[0]
+    except UnicodeDecodeError as exc:
+        raise malformed(member, f"UNICODE argument: {exc.reason}") from None
+
+
+def decode_unicode(raw: bytes | memoryview, member: str) -> str:
     """BINUNICODE payloads: UTF-8 with surrogates passed through, as the C unpickler does."""
     try:
-        return raw.decode("utf-8", "surrogatepass")
+        return str(raw, "utf-8", "surrogatepass")
     except UnicodeDecodeError as exc:
         raise malformed(member, f"unicode string is not UTF-8 ({exc.reason})") from None
 
 
-def decode_name(raw: bytes, member: str, ascii_only: bool) -> str:
+def decode_name(raw: bytes | memoryview, member: str, ascii_only: bool) -> str:
     """A GLOBAL (UTF-8) or INST (ASCII) module or name line, without its newline."""
     try:
-        return raw.decode("ascii" if ascii_only else "utf-8", "strict")
+        return str(raw, "ascii" if ascii_only else "utf-8", "strict")
     except UnicodeDecodeError:
         raise malformed(member, "global name is not valid text") from None

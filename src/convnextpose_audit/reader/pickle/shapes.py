@@ -14,9 +14,16 @@ key, BUILD on a list...). A value only a call can have produced is
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
-from .ops import decode_text, decode_unicode, malformed
+from .ops import decode_raw_unicode, decode_text, decode_unicode, malformed
+
+_LONG_TEXT = 4096  #: characters of a string the scan keeps; longer ones are validated piecewise and cut
+_PIECE = 1 << 20  #: bytes decoded at a time when validating a long string
+#: text kinds -> (codec, errors) exactly as the C unpickler decodes them under torch.load
+_DECODERS = {"utf8": ("utf-8", "surrogatepass"), "str8": ("utf-8", "strict"),
+             "raw-unicode": ("raw_unicode_escape", "strict")}
 
 
 class Kind:
@@ -73,17 +80,35 @@ class Shapes:
     def resolve(self, module: str, name: str) -> Any:
         return COMPUTED
 
-    def text(self, kind: str, raw: bytes) -> Any:
+    def text(self, kind: str, raw: bytes | memoryview) -> Any:
+        if kind == "bytes" or kind == "bytearray":
+            return Sequence("bytearray", len(raw)) if kind == "bytearray" else BYTES
+        if len(raw) > _LONG_TEXT:
+            return self._long_text(kind, raw)
         if kind == "utf8":
             return decode_unicode(raw, self.member)
         if kind == "str8":
             return decode_text(raw, self.member)
-        if kind == "raw-unicode":
-            try:
-                return raw.decode("raw-unicode-escape")
-            except UnicodeDecodeError as exc:
-                raise malformed(self.member, f"UNICODE argument: {exc.reason}") from None
-        return Sequence("bytearray", len(raw)) if kind == "bytearray" else BYTES
+        return decode_raw_unicode(raw, self.member)
+
+    def _long_text(self, kind: str, raw: bytes | memoryview) -> str:
+        """A long string: checked in bounded pieces exactly as C decodes it whole, kept only as a cut name.
+
+        Only STACK_GLOBAL reads a string's content here, and no allowlisted name is
+        long: the cut text (ending in "…") names the global in reports and is refused.
+        """
+        codec, errors = _DECODERS[kind]
+        decoder = codecs.getincrementaldecoder(codec)(errors)
+        head = ""
+        try:
+            for at in range(0, len(raw), _PIECE):
+                piece = decoder.decode(raw[at:at + _PIECE], at + _PIECE >= len(raw))
+                if len(head) < _LONG_TEXT:
+                    head += piece[:_LONG_TEXT]
+        except UnicodeDecodeError as exc:
+            what = "UNICODE argument" if kind == "raw-unicode" else "string is not UTF-8"
+            raise malformed(self.member, f"{what} ({exc.reason})") from None
+        return head[:_LONG_TEXT] + "…"
 
     def charge_int(self, nbytes: int) -> None:
         pass

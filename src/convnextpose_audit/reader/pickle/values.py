@@ -20,7 +20,7 @@ from ..meter import Meter
 from ..safe_globals import Context, NumpyArray, NumpyDType, SafeGlobal, allowed
 from ..tensor import TensorRef
 from .keys import KeyGuard
-from .ops import decode_text, decode_unicode, malformed
+from .ops import decode_raw_unicode, decode_text, decode_unicode, malformed
 from .records import Global, Instance
 
 
@@ -53,10 +53,7 @@ class Values:
             return bytes(raw)
         if kind == "bytearray":
             return bytearray(raw)
-        try:
-            return raw.decode("raw-unicode-escape")
-        except UnicodeDecodeError as exc:
-            raise malformed(self.member, f"UNICODE argument: {exc.reason}") from None
+        return decode_raw_unicode(raw, self.member)
 
     def ambiguous(self, what: str) -> None:
         """A value torch reads differently across platforms or versions: this reading is refused."""
@@ -66,16 +63,16 @@ class Values:
         """Charge a big integer's digits."""
         self.meter.charge_bytes(nbytes, f"{self.member}: integer")
 
-    @staticmethod
-    def empty_dict() -> dict:
+    def empty_dict(self) -> dict:
+        self.meter.charge_object("dict", f"{self.member}: EMPTY_DICT")
         return {}
 
     @staticmethod
     def empty_list() -> list:
         return []
 
-    @staticmethod
-    def empty_set() -> set:
+    def empty_set(self) -> set:
+        self.meter.charge_object("set", f"{self.member}: EMPTY_SET")
         return set()
 
     # -- containers -----------------------------------------------------------------------------------
@@ -88,11 +85,13 @@ class Values:
         return items
 
     def make_dict(self, items: list) -> dict:
+        self.meter.charge_object("dict", f"{self.member}: DICT")
         out: dict = {}
         self._store(out, items)
         return out
 
     def make_frozenset(self, items: list) -> frozenset:
+        self.meter.charge_object("set", f"{self.member}: FROZENSET")
         members: set = set()
         self._add(members, items)
         return frozenset(members)
@@ -152,7 +151,7 @@ class Values:
         if type(func) is SafeGlobal:
             return self._run(func.call, args)
         if isinstance(func, (Global, Instance)):
-            self.meter.charge_elements(len(args), f"{self.member}: {how}")
+            self.meter.charge_object("record", f"{self.member}: {how}")
             return Instance(func, how, args)
         raise malformed(self.member, f"{how} applied to a non-callable {type(func).__name__}")
 
@@ -163,6 +162,7 @@ class Values:
         if kwargs is not None and not isinstance(kwargs, dict):
             raise malformed(self.member, f"{how} keyword arguments are not a dict")
         if isinstance(cls, (Global, Instance)):
+            self.meter.charge_object("record", f"{self.member}: {how}")
             return Instance(cls, how, args, kwargs)
         new = getattr(cls, "new", None)
         if new is None:
@@ -187,7 +187,7 @@ class Values:
             inst.state = state
         elif isinstance(inst, (NumpyDType, NumpyArray)):
             if not isinstance(state, tuple):
-                raise malformed(self.member, f"BUILD with unsupported state for {inst!r}")
+                raise malformed(self.member, f"BUILD with unsupported state for a {type(inst).__name__}")
             inst.set_state(state, self.ctx)
         elif isinstance(inst, OrderedDict):  # no __setstate__: attributes such as _metadata go to __dict__
             if isinstance(state, tuple) and len(state) == 2:
@@ -196,6 +196,8 @@ class Values:
                     raise UnsupportedCheckpointError(f"{self.member}: BUILD with slot state on an OrderedDict")
             if state is None:
                 return
+            if isinstance(state, dict):  # copied into the instance on every BUILD: charged by size
+                self.meter.charge_elements(len(state), f"{self.member}: BUILD")
             if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
                 raise malformed(self.member, "BUILD state for an OrderedDict is not a dict of names")
             inst.__dict__.update(state)
