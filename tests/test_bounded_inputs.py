@@ -253,15 +253,27 @@ def test_outer_zip_with_a_million_members(tmp_path):
     judged(audit_both(path), "UNREADABLE", "max_members")
 
 
-@pytest.mark.xfail(strict=True, reason="audit.py: members named like checkpoints become UNREADABLE results without "
-                                       "bound (max_report_items caps only skipped members); reported to the lead")
 def test_outer_zip_with_members_named_like_checkpoints(tmp_path):
-    """25,000 one-byte members named *.pth: each an UNREADABLE result (160 MiB and 17 MB of JSON; at 100,000, 580 MiB
-    and 70 MB)."""
-    path = write(tmp_path, "pth.zip", zip_of([(f"m/{k}.pth", b"x") for k in range(25_000)]))
-    inspect, scan = audit_both(path)
+    """N one-byte members named *.pth: never skipped, but past max_report_items (1,000) only tallied. Before, each
+    was its own UNREADABLE result: 160 MiB and 17 MB of JSON at 25,000; 580 MiB and 70 MB at 100,000."""
+    runs = {}
+    for n in (25_000, 100_000):
+        runs[n] = audit_both(write(tmp_path, f"pth{n}.zip", zip_of([(f"m/{k}.pth", b"x") for k in range(n)])))
+        judged(runs[n], "UNREADABLE", f"{n - 1000:,} more member(s) UNREADABLE")
+    small, large = (len(runs[n][1].stdout) for n in (25_000, 100_000))
+    assert large < 1.1 * small and large < 1 << 20, "results past max_report_items are only tallied"
+
+
+def test_unsafe_member_past_the_report_cap_still_fails(tmp_path):
+    """A member that torch would run, behind 1,500 that are not checkpoints: UNSAFE, exit 4, its global named."""
+    members = [(f"m/{k}.pth", b"x") for k in range(1_500)] + [("m/last.pth", torch_zip(stop(EVIL)))]
+    inspect, scan = audit_both(write(tmp_path, "behind.zip", zip_of(members)))
     bounded(inspect, scan)
-    assert len(scan.stdout) < 1 << 20
+    for run in (inspect, scan):
+        assert run.code == EXIT["UNSAFE"]
+        unsafe = [f for f in run.json()["files"] if f["verdict"] == "UNSAFE"]
+        assert len(unsafe) == 1 and "1 more member(s) UNSAFE" in unsafe[0]["reason"]
+        assert "os.system" in {g["name"] for g in unsafe[0]["globals"]}
 
 
 # -- numbers no renderer can print -----------------------------------------------------------------------------------

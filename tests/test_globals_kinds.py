@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from convnextpose_audit.classify import KINDS, classify, default_classifier
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from convnextpose_audit.classify import KINDS, Glob, classify, default_classifier
 from convnextpose_audit.errors import LimitExceeded, PolicyError
 from convnextpose_audit.module_tree import module_state_dict, script_state_dict
 from convnextpose_audit.policy import build_policy
@@ -45,6 +49,38 @@ def test_patterns_cover_a_module_and_below_but_a_star_stays_in_one_part():
     assert classify("omegaconf.dictconfig.DictConfig").kind == "class"
 
 
+_PART = st.text(alphabet="ab_*", max_size=6)
+_NAME_PART = st.text(alphabet="ab_", max_size=4)
+
+
+def _documented(pattern: str, name: str) -> bool:
+    # globals.toml's header, written as a regular expression: `*` is `[^.]*`; a final `.*` is "a dot, then anything".
+    below = pattern.endswith(".*")
+    body = re.escape(pattern[:-2] if below else pattern).replace(r"\*", r"[^.]*")
+    return re.fullmatch(body + (r"\..+" if below else ""), name) is not None
+
+
+@given(st.lists(_PART, min_size=1, max_size=3), st.booleans(), st.lists(_NAME_PART, min_size=1, max_size=5))
+@example(["a*a*a"], False, ["aa"])  # pieces may not overlap
+@example(["a*b"], False, ["ab", "b"])  # a star does not cross a dot
+@example(["a"], True, ["a", ""])  # below a module means at least one character
+@example(["a"], True, ["a", "", ""])
+@settings(max_examples=3000, deadline=None)
+def test_patterns_match_exactly_the_names_globals_toml_describes(parts, below, name_parts):
+    pattern = ".".join(parts) + (".*" if below else "")
+    name = ".".join(name_parts)
+    assert Glob(pattern).matches(name) == _documented(pattern, name), (pattern, name)
+
+
+def test_every_packaged_pattern_matches_the_names_globals_toml_describes():
+    names = ["torch._utils._rebuild_tensor_v2", "torch.FloatStorage", "torch.cuda.HalfStorage", "torch.a.bStorage",
+             "numpy.core.multiarray._reconstruct", "numpy.", "numpy", "os.system", "builtins.eval", "torch.Tensor",
+             "torch.cuda.sparse.FloatTensor", "__torch__.a.b", "numpy.dtypes.Float64DType", "io.", "io.a.b.c"]
+    for glob, _ in default_classifier().patterns:
+        for name in names:
+            assert glob.matches(name) == _documented(glob.pattern, name), (glob.pattern, name)
+
+
 def test_unknown_names_are_a_class_only_when_only_instantiated_with_newobj():
     assert classify("mypkg.models.Net", {"NEWOBJ"}).kind == "class"
     assert classify("mypkg.models.Net", {"NEWOBJ", "REDUCE"}).kind == "callable"
@@ -54,7 +90,7 @@ def test_unknown_names_are_a_class_only_when_only_instantiated_with_newobj():
 
 def test_every_entry_has_a_kind_and_a_reason():
     c = default_classifier()
-    for kind in [*c.exact.values(), *(k for _, k, _ in c.patterns)]:
+    for kind in [*c.exact.values(), *(k for _, k in c.patterns)]:
         assert kind.kind in KINDS and len(kind.reason) > 10
 
 

@@ -25,8 +25,9 @@ from .errors import AuditError, CheckpointReadError, NotACheckpointError, Unsafe
 from .exitcodes import ExitCode
 from .fingerprint import Fingerprint, StateDict, find_state_dict, find_state_dicts, fingerprint
 from .labels import label_from_name, manifest_label
+from .plain import Plain
 from .reader import DEFAULT_LIMITS, Checkpoint, Limits, iter_entries
-from .reader.remote import Traffic, is_url, metered
+from .reader.source import is_url
 from .variants import FEATURES, Difference, Match, Registry, check_shapes, differences_from, match, short
 
 #: First components of the model's own keys: such a key outside the wrapper prefix is not the wrapper's.
@@ -121,12 +122,14 @@ class AuditResult:
         return fails(self, DEFAULT_FAIL_ON)
 
 
-@dataclass
-class Skipped:
+class Skipped(Plain):
     """A file or member that was looked at and is not a checkpoint."""
 
-    path: str
-    reason: str
+    __slots__ = ("path", "reason")
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
 
 
 @dataclass
@@ -206,18 +209,21 @@ def fails(result: AuditResult, fail_on: Iterable[str]) -> ExitCode:
 
 
 # ----------------------------------------------------------------------------- one state dict
-@dataclass
-class _Judged:
+class _Judged(Plain):
     """One candidate state dict with its fingerprint, match and verdict against the declared label."""
 
-    sd: StateDict | None
-    fp: Fingerprint
-    m: Match
-    verdict: Verdict
-    inferred: str | None
-    differences: list[Difference]
-    evidence: list[str]
-    keys_checked: int | None  #: canonical keys compared, when the decision used them
+    __slots__ = ("sd", "fp", "m", "verdict", "inferred", "differences", "evidence", "keys_checked")
+
+    def __init__(self, sd: StateDict | None, fp: Fingerprint, m: Match, verdict: Verdict, inferred: str | None,
+                 differences: list[Difference], evidence: list[str], keys_checked: int | None):
+        self.sd = sd
+        self.fp = fp
+        self.m = m
+        self.verdict = verdict
+        self.inferred = inferred
+        self.differences = differences
+        self.evidence = evidence
+        self.keys_checked = keys_checked  # canonical keys compared, when the decision used them
 
     def summary(self) -> dict[str, Any]:
         """The JSON entry of ``AuditResult.state_dicts``."""
@@ -441,7 +447,7 @@ def audit_path(path: str, registry: Registry, labels: Labels | None = None,
     except OSError:
         size = None
     try:
-        with metered() as traffic:  # counts HTTP traffic when path is a URL
+        with _traffic_meter(path) as traffic:  # counts HTTP traffic when path is a URL
             unlisted = _collect(path, size, registry, labels, options, results, skipped)
         if not results:
             reason = f"holds no checkpoint ({len(skipped) - bool(unlisted) + unlisted:,} member(s) skipped)"
@@ -458,7 +464,18 @@ def audit_path(path: str, registry: Registry, labels: Labels | None = None,
     return results, skipped
 
 
-def _add_traffic(results: list[AuditResult], traffic: Traffic) -> None:
+def _traffic_meter(path: str):
+    """A meter of HTTP traffic for a URL; a no-op for local paths (which never import the HTTP code)."""
+    if not is_url(path):
+        import contextlib
+
+        return contextlib.nullcontext(None)
+    from .reader.remote import metered
+
+    return metered()
+
+
+def _add_traffic(results: list[AuditResult], traffic) -> None:
     # One URL's traffic, reported on each checkpoint found there (usually one).
     for r in results:
         r.bytes_read, r.requests = traffic.bytes_read, traffic.requests
@@ -469,9 +486,7 @@ def _add_traffic(results: list[AuditResult], traffic: Traffic) -> None:
 def _collect(path: str, size: int | None, registry: Registry, labels: Labels, options: AuditOptions,
              results: list[AuditResult], skipped: list[Skipped]) -> int:
     """Audit every entry of ``path`` into ``results``/``skipped``; return how many skipped were not listed."""
-    # The report is bounded: past max_report_items skipped members of one path, they are only counted.
-    cap = (options.limits or DEFAULT_LIMITS).max_report_items
-    unlisted = 0
+    listing = _Listing(path, (options.limits or DEFAULT_LIMITS).max_report_items, results, skipped)
     try:
         for entry in iter_entries(path, limits=options.limits):
             if entry.open is None:
@@ -481,22 +496,66 @@ def _collect(path: str, size: int | None, registry: Registry, labels: Labels, op
                 if looks_like_checkpoint(entry.name):  # named like a checkpoint and is not one: never skipped
                     declared, source = labels.declare(entry.name, registry)
                     message = reason if reason.startswith(entry.name) else f"{entry.name}: {reason}"
-                    results.append(failed(entry.name, NotACheckpointError(message), declared, source))
-                elif len(skipped) < cap:
-                    skipped.append(Skipped(entry.name, reason))
+                    listing.add(failed(entry.name, NotACheckpointError(message), declared, source))
                 else:
-                    unlisted += 1
+                    listing.skip(Skipped(entry.name, reason))
                 continue
-            results.append(_audit_entry(entry.name, entry.open, registry, labels, options,
-                                        size if entry.name == path else None))
+            listing.add(_audit_entry(entry.name, entry.open, registry, labels, options,
+                                     size if entry.name == path else None))
     except AuditError as exc:
         declared, source = labels.declare(path, registry)
         error, notes = _diagnosed(path, exc, size)
         results.append(failed(path, error, declared, source, size, notes))
-    if unlisted:
-        skipped.append(Skipped(path, f"and {unlisted:,} more members that are not checkpoints "
-                                     f"(not listed past max_report_items={cap:,})"))
-    return unlisted
+    return listing.close()
+
+
+class _Listing:
+    """One path's results and skipped members, bounded by ``max_report_items`` (the report-size meter).
+
+    An outer zip can hold 250,000 members. Past the cap, a result is only tallied by verdict and a
+    skipped member only counted; :meth:`close` lists each tally as one result, so the exit code still
+    sees every member (an UNSAFE member past the cap fails the run) while the report stays small.
+    """
+
+    def __init__(self, path: str, cap: int, results: list[AuditResult], skipped: list[Skipped]):
+        self.path, self.cap, self.results, self.skipped = path, cap, results, skipped
+        self.listed = 0
+        self.unlisted = 0  # skipped members past the cap
+        self.first: dict[Verdict, AuditResult] = {}  # per verdict, the first result past the cap (the example)
+        self.counts: dict[Verdict, int] = {}  # per verdict, the results past the cap
+        self.internal = False
+
+    def add(self, result: AuditResult) -> None:
+        """List ``result``, or past the cap tally it (keeping the first of its verdict as the example)."""
+        if self.listed < self.cap:
+            self.listed += 1
+            self.results.append(result)
+            return
+        self.first.setdefault(result.verdict, result)
+        self.counts[result.verdict] = self.counts.get(result.verdict, 0) + 1
+        self.internal = self.internal or result.internal_error
+
+    def skip(self, entry: Skipped) -> None:
+        """List a member that is not a checkpoint, or past the cap count it."""
+        if len(self.skipped) < self.cap:
+            self.skipped.append(entry)
+        else:
+            self.unlisted += 1
+
+    def close(self) -> int:
+        """Append one summary per tallied verdict (and for the uncounted skipped); return the skipped not listed."""
+        for verdict, first in self.first.items():
+            n = self.counts[verdict]
+            what = (f"{n:,} more member(s) {verdict.value} (not listed past max_report_items={self.cap:,}); "
+                    f"the first: {first.reason or first.path}")
+            error = f"{self.path}: {what}" if first.error else None
+            self.results.append(AuditResult(
+                path=self.path, verdict=verdict, error=error, reason=what, evidence=[f"{self.path}: {what}"],
+                globals=first.globals, internal_error=self.internal and verdict is Verdict.UNREADABLE))
+        if self.unlisted:
+            self.skipped.append(Skipped(self.path, f"and {self.unlisted:,} more members that are not checkpoints "
+                                                   f"(not listed past max_report_items={self.cap:,})"))
+        return self.unlisted
 
 
 def _audit_entry(name: str, opener: Callable[..., Checkpoint], registry: Registry, labels: Labels,

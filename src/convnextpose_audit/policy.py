@@ -22,19 +22,22 @@ from typing import Any, Iterable
 
 from .classify import Classifier, default_classifier
 from .errors import PolicyError
+from .plain import Plain
 
 #: A dotted Python name: identifiers (TorchScript's ``__torch__`` included) joined by dots, at least two parts.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _REFUSED_KINDS = ("callable", "torchscript")
 
 
-@dataclass(frozen=True)
-class Allowed:
+class Allowed(Plain):
     """One accepted global: its dotted name, why, and where the acceptance came from."""
 
-    name: str
-    reason: str
-    source: str
+    __slots__ = ("name", "reason", "source")
+
+    def __init__(self, name: str, reason: str, source: str):
+        self.name = name
+        self.reason = reason
+        self.source = source
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ whatever else the read found (:func:`~.reader.checkpoint.refused_refs`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from .classify import GlobalUse, classify, global_uses
 from .errors import AuditError, CheckpointReadError, UnsafeCheckpointError
+from .plain import Plain
 from .reader import Checkpoint
 from .reader.checkpoint import refused_refs, unsafe_error
 from .reader.limits import DEFAULT_LIMITS, Limits
@@ -22,14 +22,17 @@ from .reader.walk import iter_values
 from .weights_only import Prediction, ReadFacts, predict
 
 
-@dataclass
-class Safety:
+class Safety(Plain):
     """What an audit reports about code: the globals (classified), the refusal if any, torch's answer."""
 
-    globals: list[GlobalUse] = field(default_factory=list)
-    more_globals: int = 0  #: distinct names beyond the report limit
-    unsafe: UnsafeCheckpointError | None = None
-    prediction: Prediction | None = None
+    __slots__ = ("globals", "more_globals", "unsafe", "prediction")
+
+    def __init__(self, globals: list[GlobalUse] | None = None, more_globals: int = 0,
+                 unsafe: UnsafeCheckpointError | None = None, prediction: Prediction | None = None):
+        self.globals = [] if globals is None else globals
+        self.more_globals = more_globals  # distinct names beyond the report limit
+        self.unsafe = unsafe
+        self.prediction = prediction
 
 
 def _passes(allow: frozenset[str]):

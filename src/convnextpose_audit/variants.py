@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import RegistryError
 from .fingerprint import DEFAULT_JOINTS, WRAPPER_PREFIXES, Fingerprint
+from .plain import Plain
 
 #: Features a variant may specify, in the order evidence narrows the candidates.
 FEATURES = ("stem_width", "dims", "depths", "block_norm", "block_kernel", "head_widths", "head_kernel",
@@ -49,8 +50,7 @@ class Variant:
         return f"{self.family}-{self.label}"
 
 
-@dataclass(frozen=True)
-class Difference:
+class Difference(Plain):
     """One way a state dict and a variant disagree.
 
     ``feature`` is a registry feature (``head_widths`` ...), ``"key"`` for one
@@ -59,10 +59,13 @@ class Difference:
     ``"prefix"`` for keys under a prefix that is not a documented wrapper.
     """
 
-    feature: str
-    found: Any
-    expected: Any
-    key: str | None = None
+    __slots__ = ("feature", "found", "expected", "key")
+
+    def __init__(self, feature: str, found: Any, expected: Any, key: str | None = None):
+        self.feature = feature
+        self.found = found
+        self.expected = expected
+        self.key = key
 
     def __str__(self) -> str:
         if self.feature == "key":
@@ -79,19 +82,27 @@ class Difference:
         return f"{_NAMES.get(self.feature, self.feature)} {_fmt(self.found)} vs {_fmt(self.expected)}"
 
 
-@dataclass(frozen=True)
-class ShapeCheck:
+class ShapeCheck(Plain):
     """A state dict's keys and shapes against one variant's canonical ones."""
 
-    variant: "Variant"
-    expected_keys: int  #: canonical keys, optional buffers included
-    elements: int  #: elements in the state dict checked
-    expected_elements: int  #: the variant's elements, less optional buffers that are absent
-    missing: tuple[tuple[str, tuple], ...] = ()  #: (key, canonical shape), canonical order
-    unexpected: tuple[tuple[str, tuple], ...] = ()  #: (key, shape found), file order
-    mismatched: tuple[tuple[str, tuple, tuple], ...] = ()  #: (key, found, canonical), canonical order
-    absent_optional: tuple[str, ...] = ()  #: optional buffers absent, all of them (tolerated)
-    variant_keys: tuple[str, ...] = ()  #: canonical key order, for naming the first differences
+    __slots__ = (
+        "variant", "expected_keys", "elements", "expected_elements", "missing", "unexpected", "mismatched",
+        "absent_optional", "variant_keys",
+    )
+
+    def __init__(self, variant: "Variant", expected_keys: int, elements: int, expected_elements: int,
+                 missing: tuple[tuple[str, tuple], ...] = (), unexpected: tuple[tuple[str, tuple], ...] = (),
+                 mismatched: tuple[tuple[str, tuple, tuple], ...] = (), absent_optional: tuple[str, ...] = (),
+                 variant_keys: tuple[str, ...] = ()):
+        self.variant = variant
+        self.expected_keys = expected_keys  # canonical keys, optional buffers included
+        self.elements = elements  # elements in the state dict checked
+        self.expected_elements = expected_elements  # the variant's elements, less optional buffers that are absent
+        self.missing = missing  # (key, canonical shape), canonical order
+        self.unexpected = unexpected  # (key, shape found), file order
+        self.mismatched = mismatched  # (key, found, canonical), canonical order
+        self.absent_optional = absent_optional  # optional buffers absent, all of them (tolerated)
+        self.variant_keys = variant_keys  # canonical key order, for naming the first differences
 
     @property
     def count(self) -> int:
@@ -124,8 +135,7 @@ class ShapeCheck:
         return tuple(out[:n])
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(Plain):
     """Outcome of matching: the matching variant (or None), the nearest one and how it differs.
 
     ``shapes`` is the key-and-shape check against ``variant`` (or, for a near miss,
@@ -133,20 +143,26 @@ class Match:
     other variants that match exactly too (only possible with extra registry entries).
     """
 
-    variant: Variant | None
-    nearest: Variant | None
-    differences: tuple[Difference, ...]
-    evidence: tuple[str, ...]
-    shapes: ShapeCheck | None = None
-    also: tuple[Variant, ...] = ()
+    __slots__ = ("variant", "nearest", "differences", "evidence", "shapes", "also")
+
+    def __init__(self, variant: Variant | None, nearest: Variant | None, differences: tuple[Difference, ...],
+                 evidence: tuple[str, ...], shapes: ShapeCheck | None = None, also: tuple[Variant, ...] = ()):
+        self.variant = variant
+        self.nearest = nearest
+        self.differences = differences
+        self.evidence = evidence
+        self.shapes = shapes
+        self.also = also
 
 
-@dataclass(frozen=True)
-class Matching:
+class Matching(Plain):
     """Differences from the canonical keys that still count as a match, each with its reason."""
 
-    wrapper_prefixes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(WRAPPER_PREFIXES, ""))
-    optional_buffers: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("wrapper_prefixes", "optional_buffers")
+
+    def __init__(self, wrapper_prefixes: dict[str, str] | None = None, optional_buffers: dict[str, str] | None = None):
+        self.wrapper_prefixes = dict.fromkeys(WRAPPER_PREFIXES, "") if wrapper_prefixes is None else wrapper_prefixes
+        self.optional_buffers = {} if optional_buffers is None else optional_buffers
 
 
 @dataclass(frozen=True)

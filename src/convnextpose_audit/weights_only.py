@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Iterable
 
 from .module_tree import is_module
+from .plain import Plain
 from .reader.limits import DEFAULT_LIMITS, Limits
 from .reader.pickle.ops import NAMES
 from .reader.pickle.records import Instance
@@ -28,35 +28,45 @@ ZIP_MAIN_PICKLE = "data.pkl"
 _ZIP_FORMATS = ("zip", "torchscript", "extracted")
 
 
-@dataclass(frozen=True)
-class TorchRules:
+class TorchRules(Plain):
     """What one torch version's weights_only loader accepts (see ``torch_weights_only.toml``)."""
 
-    version: str
-    tag: str
-    source: str
-    evidence: str
-    allowed: frozenset[str]
-    opcodes: frozenset[str]
-    blocklisted_modules: frozenset[str]
-    torchscript: str  #: "refused" or "jit_load"
-    legacy_tar: str  #: "refused" or "unpickled"
-    safetensors_by_name: bool
-    newobj: str  #: "parameter", "allowlisted" or "any"
-    setitem_check: bool
+    __slots__ = (
+        "version", "tag", "source", "evidence", "allowed", "opcodes", "blocklisted_modules", "torchscript",
+        "legacy_tar", "safetensors_by_name", "newobj", "setitem_check",
+    )
+
+    def __init__(self, version: str, tag: str, source: str, evidence: str, allowed: frozenset[str],
+                 opcodes: frozenset[str], blocklisted_modules: frozenset[str], torchscript: str, legacy_tar: str,
+                 safetensors_by_name: bool, newobj: str, setitem_check: bool):
+        self.version = version
+        self.tag = tag
+        self.source = source
+        self.evidence = evidence
+        self.allowed = allowed
+        self.opcodes = opcodes
+        self.blocklisted_modules = blocklisted_modules
+        self.torchscript = torchscript  # "refused" or "jit_load"
+        self.legacy_tar = legacy_tar  # "refused" or "unpickled"
+        self.safetensors_by_name = safetensors_by_name
+        self.newobj = newobj  # "parameter", "allowlisted" or "any"
+        self.setitem_check = setitem_check
 
 
-@dataclass
-class Prediction:
+class Prediction(Plain):
     """torch's predicted answer: ``loads``; the names it ``needs`` allowed; what ``blocked`` it regardless."""
 
-    torch: str
-    loads: bool
-    needs: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-    note: str | None = None  #: how it loads when that is remarkable (TorchScript dispatched to torch.jit.load)
-    #: False when ``needs`` is known to be short: numpy scalars need their dtype's class, which the read drops
-    complete: bool = True
+    __slots__ = ("torch", "loads", "needs", "blocked", "note", "complete")
+
+    def __init__(self, torch: str, loads: bool, needs: list[str] | None = None, blocked: list[str] | None = None,
+                 note: str | None = None, complete: bool = True):
+        self.torch = torch
+        self.loads = loads
+        self.needs = [] if needs is None else needs
+        self.blocked = [] if blocked is None else blocked
+        self.note = note  # how it loads when that is remarkable (TorchScript dispatched to torch.jit.load)
+        # False when ``needs`` is known to be short: numpy scalars need their dtype's class, which the read drops
+        self.complete = complete
 
     @property
     def reason(self) -> str | None:
@@ -118,16 +128,19 @@ def numpy_dtype_class(code: str) -> str | None:
 
 
 # -- the prediction ------------------------------------------------------------------------------------------------
-@dataclass
-class ReadFacts:
+class ReadFacts(Plain):
     """What the inert read saw, as the prediction needs it."""
 
-    name: str  #: the path torch.load would be given (its suffix matters for safetensors)
-    format: str | None  #: Checkpoint.format, or None when the read failed
-    refs: list[tuple[str, Any]]  #: every (member, GlobalRef) the read met
-    opcodes: frozenset[int] | None = None  #: opcode bytes the structured read executed; None when it failed
-    obj: Any = None  #: the object read (records, numpy arrays), when the read succeeded
-    label: str = ""  #: the prefix the reader puts in front of member names
+    __slots__ = ("name", "format", "refs", "opcodes", "obj", "label")
+
+    def __init__(self, name: str, format: str | None, refs: list[tuple[str, Any]],
+                 opcodes: frozenset[int] | None = None, obj: Any = None, label: str = ""):
+        self.name = name  # the path torch.load would be given (its suffix matters for safetensors)
+        self.format = format  # Checkpoint.format, or None when the read failed
+        self.refs = refs  # every (member, GlobalRef) the read met
+        self.opcodes = opcodes  # opcode bytes the structured read executed; None when it failed
+        self.obj = obj  # the object read (records, numpy arrays), when the read succeeded
+        self.label = label  # the prefix the reader puts in front of member names
 
 
 def predict(facts: ReadFacts, version: str | None = None, limits: Limits = DEFAULT_LIMITS) -> Prediction | None:

@@ -13,10 +13,10 @@ which case the zip may still be an outer container of checkpoints).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ..errors import ArchiveError, MalformedPickleError, UnsupportedCheckpointError
+from ..plain import Plain
 from .limits import Limits
 from .meter import Meter
 from .pickle import PickleRead, read_pickle
@@ -91,15 +91,20 @@ class ZipRecords:
         return data
 
 
-@dataclass
-class TorchLayout:
-    """How torch.load treats an archive: ``loads`` (data.pkl), ``torchscript``, or ``refused`` with why."""
+class TorchLayout(Plain):
+    """How torch.load treats an archive.
 
-    records: Records | None
-    kind: str  #: "torch", "torchscript" or "refused"
-    reason: str = ""  #: why torch refuses (kind "refused"), one line
-    is_archive: bool = False  #: passed the top-folder and version checks (else the zip may be an outer container)
-    pickles: list[str] = field(default_factory=list)  #: pickle records, the one torch runs first
+    ``kind`` is "torch" (it loads data.pkl), "torchscript" or "refused"; ``reason`` says why torch
+    refuses, in one line; ``is_archive`` that it passed the top-folder and version checks (else the
+    zip may be an outer container); ``pickles`` the pickle records, the one torch runs first.
+    """
+
+    __slots__ = ("records", "kind", "reason", "is_archive", "pickles")
+
+    def __init__(self, records: Records | None, kind: str, reason: str = "", is_archive: bool = False,
+                 pickles: list[str] | None = None):
+        self.records, self.kind, self.reason, self.is_archive = records, kind, reason, is_archive
+        self.pickles = [] if pickles is None else pickles
 
 
 def parse_version(raw: bytes) -> int | None:

@@ -17,15 +17,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import (AuditError, CheckpointReadError, LimitExceeded, NotACheckpointError, SeveralCheckpointsError,
                       UnsafeCheckpointError)
+from ..plain import Plain
 from .archive import TorchLayout, ZipRecords, torch_layout
 from .detect import SNIFF_BYTES, describe, sniff
 from .dispatch import Reading, open_zip, read_folder, read_records, read_stream
 from .limits import DEFAULT_LIMITS, Limits
 from .meter import Meter
 from .pickle import GlobalRef
-from .remote import is_url, open_source
 from .safe_globals import allowed
-from .source import ByteSource, FileSource, MemorySource
+from .source import ByteSource, FileSource, MemorySource, is_url
 from .stores import DirRecords
 from .tensor import TensorRef
 from .walk import iter_tensors
@@ -95,17 +95,17 @@ class Checkpoint:
         self.close()
 
 
-@dataclass
-class Entry:
+class Entry(Plain):
     """A checkpoint found at a path (one per inner checkpoint of an outer zip).
 
     ``open(allow, read_unsafe)`` reads it (and may raise an :class:`AuditError`);
     ``skipped`` is set instead, with the reason, for a member that is not a checkpoint.
     """
 
-    name: str
-    open: Callable[..., Checkpoint] | None = None
-    skipped: str | None = None
+    __slots__ = ("name", "open", "skipped")
+
+    def __init__(self, name: str, open: Callable[..., Checkpoint] | None = None, skipped: str | None = None):
+        self.name, self.open, self.skipped = name, open, skipped
 
 
 # -- safety ----------------------------------------------------------------------------------------------------------
@@ -209,6 +209,8 @@ def iter_entries(path: str | os.PathLike, *, limits: Limits | None = None) -> It
     limits = limits or DEFAULT_LIMITS
     path = os.fspath(path)
     if is_url(path):  # read with Range requests; the root source is shared by its entries like a file
+        from .remote import open_source
+
         source = open_source(path, limits)
         try:
             yield from _source_entries(source, path, limits, 0, source)
@@ -256,7 +258,7 @@ def _with_hint(entry: Entry, hint: str) -> Entry:
 
 def _open_file(path: str) -> FileSource:
     try:
-        return open_source(path)
+        return FileSource(path)
     except FileNotFoundError:
         raise CheckpointReadError(f"{path}: no such file") from None
     except PermissionError:

@@ -16,10 +16,10 @@ understood. Functions raise :class:`AuditError`; callers judge ``refs`` first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import AmbiguousContainerError, ArchiveError, AuditError, NotACheckpointError
+from ..plain import Plain
 from .archive import Records, TorchLayout, check_loader_records, folder_layout, read_records_pickle
 from .detect import SNIFF_BYTES
 from .legacy import read_legacy
@@ -36,18 +36,21 @@ TORCHSCRIPT_LOAD = GlobalRef("torch.jit", "load", "DISPATCH", 0)
 _DEFLATED = 8
 
 
-@dataclass
-class Reading:
-    """The outcome of reading one source: the object, its format, and what the reading saw."""
+class Reading(Plain):
+    """The outcome of reading one source: the object, its format, and what the reading saw.
 
-    obj: Any
-    format: str
-    refs: list[tuple[str, GlobalRef]]
-    warnings: list[str] = field(default_factory=list)
-    byteorder: str = "little"
-    metadata: dict[str, str] | None = None
-    unread: list[str] = field(default_factory=list)  #: records torch does not read (listed, not examined)
-    code: list[str] = field(default_factory=list)  #: a TorchScript archive's code/ records (what torch.jit.load compiles)
+    ``unread`` lists records torch does not read (listed, not examined); ``code`` a TorchScript
+    archive's code/ records (what torch.jit.load compiles).
+    """
+
+    __slots__ = ("obj", "format", "refs", "warnings", "byteorder", "metadata", "unread", "code")
+
+    def __init__(self, obj: Any, format: str, refs: list[tuple[str, GlobalRef]], warnings: list[str] | None = None,
+                 byteorder: str = "little", metadata: dict[str, str] | None = None):
+        self.obj, self.format, self.refs, self.byteorder, self.metadata = obj, format, refs, byteorder, metadata
+        self.warnings = [] if warnings is None else warnings
+        self.unread: list[str] = []
+        self.code: list[str] = []
 
 
 # -- zips ---------------------------------------------------------------------------------------------------------

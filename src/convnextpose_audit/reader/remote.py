@@ -28,10 +28,10 @@ from typing import Callable, Iterator
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..errors import DownloadFailed, LimitExceeded
-from .source import ByteSource, FileSource
+from .source import URL_SCHEMES, ByteSource, FileSource, is_url
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-SCHEMES = ("http://", "https://", "hf://")
+SCHEMES = URL_SCHEMES
 HF_ENDPOINT = "https://huggingface.co"
 _HF_KINDS = ("datasets", "spaces")
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -39,11 +39,6 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
 #: Where one-line notes go (a callable taking the message); replaced by tests and library users.
 Notify = Callable[[str], None]
-
-
-def is_url(path: object) -> bool:
-    """Whether ``path`` is an ``http://``, ``https://`` or ``hf://`` URL (case-insensitive scheme)."""
-    return isinstance(path, str) and path[:8].lower().startswith(SCHEMES)
 
 
 def resolve_url(url: str) -> str:

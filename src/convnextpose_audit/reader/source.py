@@ -9,6 +9,18 @@ import stat
 from ..errors import ArchiveError, NotACheckpointError
 
 
+#: Inputs read over HTTP (reader/remote.py); everything else is a local path.
+URL_SCHEMES = ("http://", "https://", "hf://")
+
+
+def is_url(path: object) -> bool:
+    """Whether ``path`` is an ``http://``, ``https://`` or ``hf://`` URL (case-insensitive scheme).
+
+    Here rather than in remote.py, so that local paths never import the HTTP machinery.
+    """
+    return isinstance(path, str) and path[:8].lower().startswith(URL_SCHEMES)
+
+
 class ByteSource:
     """Read-only random access to ``size`` bytes. Reads past the end raise :class:`ArchiveError`."""
 

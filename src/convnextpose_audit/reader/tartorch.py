@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (AmbiguousContainerError, ArchiveError, LimitExceeded, MalformedPickleError,
                       NotACheckpointError, UnsupportedCheckpointError)
+from ..plain import Plain
 from .limits import Limits
 from .meter import Meter
 from .pickle import GlobalRef, PickleRead
@@ -58,14 +58,13 @@ class _SourceFile(io.RawIOBase):
         return n
 
 
-@dataclass
-class TarEntry:
+class TarEntry(Plain):
     """One tar member as tarfile lists it: name, whether it is a regular file, data offset and size."""
 
-    name: str
-    regular: bool
-    offset: int
-    size: int
+    __slots__ = ("name", "regular", "offset", "size")
+
+    def __init__(self, name: str, regular: bool, offset: int, size: int):
+        self.name, self.regular, self.offset, self.size = name, regular, offset, size
 
 
 def tar_listing(source: ByteSource, limits: Limits) -> list[TarEntry] | None:

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
 
 from ..errors import AmbiguousContainerError, ArchiveError, LimitExceeded
+from ..plain import Plain
 from .limits import Limits
 from .source import ByteSource, MemorySource, SliceSource
 
@@ -37,18 +37,15 @@ _STORED, _DEFLATED = 0, 8
 _U16, _U32 = 0xFFFF, 0xFFFFFFFF
 
 
-@dataclass(slots=True)
-class ZipMember:
+class ZipMember(Plain):
     """One central-directory entry; ``raw`` is the name as stored, ``name`` its text for display."""
 
-    raw: bytes
-    name: str
-    header_offset: int
-    method: int
-    flags: int
-    crc: int
-    csize: int
-    usize: int
+    __slots__ = ("raw", "name", "header_offset", "method", "flags", "crc", "csize", "usize")
+
+    def __init__(self, raw: bytes, name: str, header_offset: int, method: int, flags: int, crc: int, csize: int,
+                 usize: int):
+        self.raw, self.name, self.header_offset, self.method = raw, name, header_offset, method
+        self.flags, self.crc, self.csize, self.usize = flags, crc, csize, usize
 
 
 def locate_end_record(source: ByteSource) -> int | None:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, Verdict, fails
-from ..reader.remote import is_url
+from ..reader.source import is_url
 from .base import Format, RenderOptions
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

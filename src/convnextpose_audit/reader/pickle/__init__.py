@@ -15,10 +15,10 @@ exactly as CPython's C unpickler (what ``torch.load(weights_only=False)`` runs):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ...errors import AmbiguousContainerError, AuditError, CheckpointReadError
+from ...plain import Plain
 from ..limits import Limits
 from ..meter import Meter
 from .framing import discard_reading, straddles
@@ -31,28 +31,38 @@ __all__ = ["GlobalRef", "Global", "Instance", "PickleRead", "PickleReader", "Pic
            "scan_pickle"]
 
 
-@dataclass
-class PickleScan:
-    """What the safety scan saw: every global reference, where the pickle ended, why it stopped early."""
+class PickleScan(Plain):
+    """What the safety scan saw: every global reference, where the pickle ended, why it stopped early.
 
-    globals: list[GlobalRef] = field(default_factory=list)
-    end: int | None = None  #: offset just past STOP, or None if the C unpickler would not reach STOP
-    error: str | None = None  #: why it stopped before STOP (the C unpickler fails there too)
-    truncated: bool = False  #: it stopped because the bytes ran out
-    frames: list[tuple[int, int]] = field(default_factory=list)  #: (start, end) of every FRAME
-    ambiguous: str | None = None  #: why loaders would read these bytes differently (a FRAME splits an opcode)
+    ``end`` is the offset just past STOP, or None if the C unpickler would not reach STOP;
+    ``error`` why it stopped before STOP (the C unpickler fails there too); ``truncated`` that
+    it stopped because the bytes ran out; ``frames`` the (start, end) of every FRAME;
+    ``ambiguous`` why loaders would read these bytes differently (a FRAME splits an opcode).
+    """
+
+    __slots__ = ("globals", "end", "error", "truncated", "frames", "ambiguous")
+
+    def __init__(self, globals: list[GlobalRef], frames: list[tuple[int, int]]):
+        self.globals, self.frames = globals, frames
+        self.end: int | None = None
+        self.error: str | None = None
+        self.truncated = False
+        self.ambiguous: str | None = None
 
 
-@dataclass
-class PickleRead:
-    """A structured read: the object and end offset, or the error; plus every global reference."""
+class PickleRead(Plain):
+    """A structured read: the object and end offset, or the error; plus every global reference.
 
-    obj: Any
-    end: int | None
-    globals: list[GlobalRef]
-    error: CheckpointReadError | None = None
-    frames: list[tuple[int, int]] = field(default_factory=list)
-    truncated: bool = False  #: the bytes ran out before STOP (in the structured read or in the fallback scan)
+    ``truncated``: the bytes ran out before STOP (in the structured read or in the fallback scan).
+    """
+
+    __slots__ = ("obj", "end", "globals", "error", "frames", "truncated")
+
+    def __init__(self, obj: Any, end: int | None, globals: list[GlobalRef], error: CheckpointReadError | None = None,
+                 frames: list[tuple[int, int]] | None = None, truncated: bool = False):
+        self.obj, self.end, self.globals, self.error = obj, end, globals, error
+        self.frames = [] if frames is None else frames
+        self.truncated = truncated
 
 
 _MAX_READINGS = 8  # each FRAME that splits an opcode doubles nothing: the dropped bytes are gone for good

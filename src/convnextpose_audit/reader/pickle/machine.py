@@ -15,10 +15,10 @@ the pickle being well-formed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...errors import LimitExceeded, MalformedPickleError
+from ...plain import Plain
 from ..limits import Limits
 from ..meter import Meter
 from . import ops
@@ -42,14 +42,13 @@ class Truncated(MalformedPickleError):
     """The pickle ran past the end of the bytes given; a caller may retry with more."""
 
 
-@dataclass(frozen=True, slots=True)  # slots: a file may hold a million references (72 bytes each, not 344)
-class GlobalRef:
+class GlobalRef(Plain):
     """One opcode that names a global: the dotted name looked up, the opcode, its byte offset."""
 
-    module: str
-    name: str
-    opcode: str
-    offset: int
+    __slots__ = ("module", "name", "opcode", "offset")  # a file may hold a million references
+
+    def __init__(self, module: str, name: str, opcode: str, offset: int):
+        self.module, self.name, self.opcode, self.offset = module, name, opcode, offset
 
     @property
     def qualname(self) -> str:
