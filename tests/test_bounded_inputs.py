@@ -260,6 +260,9 @@ def test_outer_zip_with_members_named_like_checkpoints(tmp_path):
     for n in (25_000, 100_000):
         runs[n] = audit_both(write(tmp_path, f"pth{n}.zip", zip_of([(f"m/{k}.pth", b"x") for k in range(n)])))
         judged(runs[n], "UNREADABLE", f"{n - 1000:,} more member(s) UNREADABLE")
+        for run in runs[n]:  # the summary still counts every member
+            summary = run.json()["summary"]
+            assert summary["counts"]["UNREADABLE"] == summary["files"] == n
     small, large = (len(runs[n][1].stdout) for n in (25_000, 100_000))
     assert large < 1.1 * small and large < 1 << 20, "results past max_report_items are only tallied"
 

@@ -115,6 +115,8 @@ class AuditResult:
     #: ``{loads, needs, torch, blocked, reason, needs_complete}``: torch.load(weights_only=True)'s predicted answer
     torch_weights_only: dict[str, Any] | None = None
     code_files: list[str] | None = None  #: a TorchScript archive's code/ records (listed, never run)
+    #: checkpoints this result stands for: 1, or for a summary row past ``max_report_items``, how many it tallies
+    members: int = 1
 
     @property
     def exit_code(self) -> ExitCode:
@@ -123,13 +125,14 @@ class AuditResult:
 
 
 class Skipped(Plain):
-    """A file or member that was looked at and is not a checkpoint."""
+    """A file or member that was looked at and is not a checkpoint (``members`` > 1: a summary of that many)."""
 
-    __slots__ = ("path", "reason")
+    __slots__ = ("path", "reason", "members")
 
-    def __init__(self, path: str, reason: str):
+    def __init__(self, path: str, reason: str, members: int = 1):
         self.path = path
         self.reason = reason
+        self.members = members
 
 
 @dataclass
@@ -143,11 +146,22 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        """Number of files per verdict; every verdict is present."""
+        """Number of checkpoints per verdict, summary rows counted as the members they tally; every verdict
+        is present."""
         counts = dict.fromkeys(VERDICTS, 0)
         for r in self.files:
-            counts[r.verdict.value] += 1
+            counts[r.verdict.value] += r.members
         return counts
+
+    @property
+    def audited(self) -> int:
+        """Checkpoints audited: the results, summary rows counted as the members they tally."""
+        return sum(r.members for r in self.files)
+
+    @property
+    def skipped_count(self) -> int:
+        """Files and members skipped as not checkpoints, summary entries counted as the members they stand for."""
+        return sum(s.members for s in self.skipped)
 
     def duplicate_groups(self) -> list[list[str]]:
         """Paths whose state-dict digests are equal (only files audited with hashes), in report order."""
@@ -551,10 +565,10 @@ class _Listing:
             error = f"{self.path}: {what}" if first.error else None
             self.results.append(AuditResult(
                 path=self.path, verdict=verdict, error=error, reason=what, evidence=[f"{self.path}: {what}"],
-                globals=first.globals, internal_error=self.internal and verdict is Verdict.UNREADABLE))
+                globals=first.globals, internal_error=self.internal and verdict is Verdict.UNREADABLE, members=n))
         if self.unlisted:
             self.skipped.append(Skipped(self.path, f"and {self.unlisted:,} more members that are not checkpoints "
-                                                   f"(not listed past max_report_items={self.cap:,})"))
+                                                   f"(not listed past max_report_items={self.cap:,})", self.unlisted))
         return self.unlisted
 
 

@@ -158,9 +158,9 @@ def summary_line(report: Report, options: RenderOptions) -> str:
     """One line, worded the same in every human format, covering the whole run (even under quiet):
     ``6 files, 1.1 MB in 0.08 s: 4 MATCH, 1 MISMATCH, 1 UNKNOWN; 3 skipped; exit code 1``."""
     counts = ", ".join(f"{n} {v}" for v, n in report.counts.items() if n) or "nothing audited"
-    skipped = f"; {len(report.skipped)} skipped" if report.skipped else ""
+    skipped = f"; {report.skipped_count:,} skipped" if report.skipped else ""
     code = int(report.exit_code_under(options.fail_on))
-    return (f"{plural(len(report.files), 'file')}, {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
+    return (f"{plural(report.audited, 'file')}, {size_text(report.total_bytes)} in {report.seconds:.2f} s: "
             f"{counts}{skipped}; exit code {code}")
 
 

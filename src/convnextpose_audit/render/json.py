@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .. import __version__
-from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, fails
+from ..audit import DEFAULT_FAIL_ON, AuditResult, Report, Skipped, fails
 from ..exitcodes import MEANINGS
 from .base import Format, RenderOptions
 
@@ -53,10 +53,19 @@ def file_entry(r: AuditResult, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON) -> di
     }
     if r.code_files is not None:
         entry["code_files"] = list(r.code_files)
+    if r.members != 1:  # a summary row past max_report_items
+        entry["members"] = r.members
     if r.tensors is not None:
         entry["tensors"] = r.tensors
     if r.digest is not None:
         entry["digest"] = r.digest
+    return entry
+
+
+def _skipped(s: Skipped) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": s.path, "reason": s.reason}
+    if s.members != 1:  # the members past max_report_items, summarised
+        entry["members"] = s.members
     return entry
 
 
@@ -71,9 +80,9 @@ def report_dict(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, t
         "counts": report.counts,
         "exit_code": int(code),
         "exit_meaning": MEANINGS[code],
-        "files": len(report.files),
+        "files": report.audited,
         "total_bytes": report.total_bytes,
-        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+        "skipped": [_skipped(s) for s in report.skipped],
     }
     if any(r.digest for r in report.files):
         summary["duplicates"] = report.duplicate_groups()

@@ -65,7 +65,7 @@ class MarkdownFormat(Format):
             if options.verbose or r.tensors is not None:
                 lines += details(r, options.verbose)
         if options.verbose and report.skipped and not options.quiet:
-            lines += ["", f"**skipped ({len(report.skipped)})**", ""]
+            lines += ["", f"**skipped ({report.skipped_count:,})**", ""]
             lines += [f"- {md_code(s.path)}: {md_code(s.reason)}" for s in report.skipped]
         return "\n".join(lines) + "\n"
 

@@ -97,7 +97,7 @@ def render_sarif(report: Report, *, fail_on: tuple[str, ...] = DEFAULT_FAIL_ON, 
         "invocations": [{"executionSuccessful": True, "exitCode": int(report.exit_code_under(fail_on)),
                          "toolExecutionNotifications": [_skipped(s.path, s.reason) for s in report.skipped]}],
         "results": results,
-        "properties": {"counts": report.counts, "files": len(report.files)},
+        "properties": {"counts": report.counts, "files": report.audited},
     }
     return json.dumps({"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}, indent=2, ensure_ascii=True) + "\n"
 
