@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zipfile
 
 import numpy as np
@@ -195,6 +196,51 @@ def test_zips_torch_refuses_are_not_read(tmp_path, case, kwargs, reason):
     with pytest.raises(CheckpointReadError, match=reason):
         with open_checkpoint(path) as ckpt:
             ckpt.tensors()
+
+
+def _flagged(path, suffix: str, trick: str):
+    """Mark one record encrypted, or as compressed with bzip2 (its bytes stay stored)."""
+    if trick == "encrypted":
+        flags = struct.unpack_from("<H", path.read_bytes(), _central_at(path.read_bytes(), suffix) + 8)[0]
+        path.write_bytes(patch_central(path.read_bytes(), suffix, 8, "<H", flags | 1))
+    else:
+        path.write_bytes(patch_central(path.read_bytes(), suffix, 10, "<H", 12))
+    return path
+
+
+def _central_at(data: bytes, suffix: str) -> int:
+    from zip_tools import central_entries
+
+    return next(at for at, name in central_entries(data) if name.endswith(suffix))
+
+
+@pytest.mark.parametrize("record", ["/.format_version", "/data/0"])
+@pytest.mark.parametrize("trick", ["encrypted", "bzip2"])
+def test_zip_member_flags_refuse_the_whole_archive(tmp_path, record, trick):
+    """Differential class zip_member_flags: a record miniz cannot extract, even one torch never reads itself
+    (``.format_version``), fails torch.load on the whole archive; the audit, which reads no storage, refuses too."""
+    from convnextpose_audit.audit import audit_path
+    from convnextpose_audit.variants import load_registry
+
+    path = _torch_like_zip(tmp_path / "ckpt.pth")
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("archive/.format_version", "1")
+    _flagged(path, record, trick)
+    results, _ = audit_path(str(path), load_registry())
+    assert [r.verdict.value for r in results] == ["UNREADABLE"]
+    assert "miniz lacks; torch fails on" in results[0].error or "is encrypted; torch fails on" in results[0].error
+
+
+def test_zip_member_flags_fail_torch_load(tmp_path, torch):
+    """The oracle for the test above: torch 2.13 refuses each of those archives."""
+    for record in ("/.format_version", "/data/0"):
+        for trick in ("encrypted", "bzip2"):
+            path = _torch_like_zip(tmp_path / f"{trick}{record.replace('/', '_')}.pth")
+            with zipfile.ZipFile(path, "a") as z:
+                z.writestr("archive/.format_version", "1")
+            _flagged(path, record, trick)
+            with pytest.raises(RuntimeError, match="failed retrieving file meta-data"):
+                torch.load(path, weights_only=False)
 
 
 def test_a_tree_inside_a_zip_is_read_with_a_warning(tmp_path):

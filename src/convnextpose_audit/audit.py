@@ -561,7 +561,7 @@ class _Listing:
         for verdict, first in self.first.items():
             n = self.counts[verdict]
             what = (f"{n:,} more member(s) {verdict.value} (not listed past max_report_items={self.cap:,}); "
-                    f"the first: {first.reason or first.path}")
+                    f"the first: {first.path}: {first.reason}")
             error = f"{self.path}: {what}" if first.error else None
             self.results.append(AuditResult(
                 path=self.path, verdict=verdict, error=error, reason=what, evidence=[f"{self.path}: {what}"],

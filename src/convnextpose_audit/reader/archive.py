@@ -74,8 +74,8 @@ class ZipRecords:
         """Refuse, from the directory alone, a record miniz could not extract (encrypted, unknown method)."""
         m = self._member(name)
         if m is not None and (m.flags & 0x41 or m.method not in (0, 8)):
-            raise ArchiveError(f"{self.label}: record {name!r} is encrypted or compressed with method {m.method}; "
-                               "torch fails on it")
+            how = "is encrypted" if m.flags & 0x41 else f"is compressed with method {m.method}, which miniz lacks"
+            raise ArchiveError(f"{self.label}: record {name!r} {how}; torch fails on it")
 
     def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False):
         m = self._member(name)
@@ -179,6 +179,21 @@ def check_loader_records(records: Records) -> tuple[str, str | None]:
         except ValueError:
             return byteorder, f".storage_alignment record {raw[:16]!r} is not an int (torch >= 2.5 refuses it)"
     return byteorder, None
+
+
+def unextractable(records: Records) -> str | None:
+    """Why torch fails on this archive because of one record's zip flags, or None.
+
+    The differential harness found that a record marked encrypted, or compressed with a method
+    miniz lacks (bzip2, lzma, AES), makes torch 2.13 fail on the whole archive ("failed retrieving
+    file meta-data") even when it is a record torch never reads itself, such as ``.format_version``.
+    So any such record refuses the file; a storage record too, on the metadata path that never reads it.
+    """
+    for m in getattr(records, "members", ()):  # an extracted folder has no zip flags
+        if m.flags & 0x41 or m.method not in (0, 8):
+            how = "is encrypted" if m.flags & 0x41 else f"is compressed with method {m.method}, which miniz lacks"
+            return f"record {m.name!r} {how}; torch fails on the whole archive"
+    return None
 
 
 def check_storage_key(key: Any, where: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import AmbiguousContainerError, ArchiveError, AuditError, NotACheckpointError
 from ..plain import Plain
-from .archive import Records, TorchLayout, check_loader_records, folder_layout, read_records_pickle
+from .archive import Records, TorchLayout, check_loader_records, folder_layout, read_records_pickle, unextractable
 from .detect import SNIFF_BYTES
 from .legacy import read_legacy
 from .limits import Limits
@@ -117,6 +117,9 @@ def read_records(records: Records, layout: TorchLayout, fmt: str, limits: Limits
         objects[name] = result.obj
     if problem:
         raise AmbiguousContainerError(f"{label}: ambiguous container: {problem}")
+    refusal = unextractable(records)
+    if refusal:
+        raise ArchiveError(f"{label}: not an archive torch can load ({refusal})")
     reading.obj = objects.get(main)
     name_warning(label, reading)
     if torchscript:
