@@ -143,8 +143,8 @@ def test_wide_tuple_key_in_the_walker(tmp_path):
 # -- the per-file budget ---------------------------------------------------------------------------------------------
 #: one opcode (or three) repeated up to the budget: every kind of object a pickle can mass-produce
 KINDS = {
-    "empty sets": b"](" + b"\x8f" * 4_100_000 + b"e",
-    "one-entry dicts": b"Nq\x00](" + b"}h\x00h\x00s" * 1_100_000 + b"e",
+    "empty sets": b"](" + b"\x8f" * 6_100_000 + b"e",
+    "one-entry dicts": b"Nq\x00](" + b"}h\x00h\x00s" * 1_650_000 + b"e",
     "MEMOIZE": b"N" + b"\x94" * 4_100_000,
     "records of calls": glob("foo", "Bar") + b"q\x00](" + b"h\x00)\x81" * 1_400_000 + b"e",
 }

@@ -39,8 +39,10 @@ class Limits:
     max_storage_bytes: int = 64 * GiB  #: declared size of one storage
     max_header_bytes: int = 100 * MiB  #: safetensors JSON header
     # The per-file budget (one meter, see meter.py): whatever builds values from a file charges it.
-    #: values built from one file, about 48 bytes of memory each (bigger objects cost more: meter.OBJECT_COST)
-    max_elements: int = 4_000_000
+    #: values built from one file, about 48 bytes of memory each (bigger objects cost more: meter.OBJECT_COST).
+    #: torch.save of 100,000 tensors takes 4.7 million (47 a tensor), and a real file must read; 5 million
+    #: (229 MiB) plus max_value_bytes plus the interpreter stays under the 512 MiB ceiling of SECURITY.md
+    max_elements: int = 5_000_000
     #: bytes held for one file: pickles and inflated members read into memory, text, bytes and integer
     #: digits built, paths walked
     max_value_bytes: int = 256 * MiB
