@@ -532,8 +532,7 @@ class _Listing:
     """
 
     def __init__(self, path: str, cap: int, results: list[AuditResult], skipped: list[Skipped]):
-        self.path, self.cap, self.results, self.skipped = path, cap, results, skipped
-        self.listed = 0
+        self.path, self.cap, self.results, self.skipped = path, cap, results, skipped  # both start empty
         self.unlisted = 0  # skipped members past the cap
         self.first: dict[Verdict, AuditResult] = {}  # per verdict, the first result past the cap (the example)
         self.counts: dict[Verdict, int] = {}  # per verdict, the results past the cap
@@ -541,8 +540,7 @@ class _Listing:
 
     def add(self, result: AuditResult) -> None:
         """List ``result``, or past the cap tally it (keeping the first of its verdict as the example)."""
-        if self.listed < self.cap:
-            self.listed += 1
+        if len(self.results) < self.cap:
             self.results.append(result)
             return
         self.first.setdefault(result.verdict, result)

@@ -73,9 +73,9 @@ class ZipRecords:
     def check(self, name: str) -> None:
         """Refuse, from the directory alone, a record miniz could not extract (encrypted, unknown method)."""
         m = self._member(name)
-        if m is not None and (m.flags & 0x41 or m.method not in (0, 8)):
-            how = "is encrypted" if m.flags & 0x41 else f"is compressed with method {m.method}, which miniz lacks"
-            raise ArchiveError(f"{self.label}: record {name!r} {how}; torch fails on it")
+        why = m.unextractable() if m is not None else None
+        if why:
+            raise ArchiveError(f"{self.label}: record {name!r} {why}; torch fails on it")
 
     def read(self, name: str, max_bytes: int, what: str = "member", mapped: bool = False):
         m = self._member(name)
@@ -190,9 +190,9 @@ def unextractable(records: Records) -> str | None:
     So any such record refuses the file; a storage record too, on the metadata path that never reads it.
     """
     for m in getattr(records, "members", ()):  # an extracted folder has no zip flags
-        if m.flags & 0x41 or m.method not in (0, 8):
-            how = "is encrypted" if m.flags & 0x41 else f"is compressed with method {m.method}, which miniz lacks"
-            return f"record {m.name!r} {how}; torch fails on the whole archive"
+        why = m.unextractable()
+        if why:
+            return f"record {m.name!r} {why}; torch fails on the whole archive"
     return None
 
 

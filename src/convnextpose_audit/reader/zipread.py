@@ -47,6 +47,14 @@ class ZipMember(Plain):
         self.raw, self.name, self.header_offset, self.method = raw, name, header_offset, method
         self.flags, self.crc, self.csize, self.usize = flags, crc, csize, usize
 
+    def unextractable(self) -> str | None:
+        """Why miniz could not extract this member ("is encrypted", "is compressed with method 12, ..."), or None."""
+        if self.flags & (_FLAG_ENCRYPTED | _FLAG_STRONG):
+            return "is encrypted"
+        if self.method not in (_STORED, _DEFLATED):
+            return f"is compressed with method {self.method}, which miniz lacks"
+        return None
+
 
 def locate_end_record(source: ByteSource) -> int | None:
     """Offset of the end-of-central-directory record as miniz finds it, or None.
@@ -263,10 +271,9 @@ class ZipArchive:
 def local_data_offset(source: ByteSource, m: ZipMember, warnings: list[str]) -> int:
     """Where a member's bytes start, read from its local header (whose own name and extra lengths count)."""
     label = source.label
-    if m.flags & (_FLAG_ENCRYPTED | _FLAG_STRONG):
-        raise ArchiveError(f"{label}: zip member {m.name!r} is encrypted")
-    if m.method not in (_STORED, _DEFLATED):
-        raise ArchiveError(f"{label}: zip member {m.name!r} uses unsupported compression method {m.method}")
+    why = m.unextractable()
+    if why:
+        raise ArchiveError(f"{label}: zip member {m.name!r} {why}")
     if not 0 <= m.header_offset <= source.size - _LFH.size:
         raise ArchiveError(f"{label}: zip member {m.name!r} has no local header (truncated?)")
     sig, _v, _flags, _method, _t, _d, _crc, _cs, _us, nlen, elen = _LFH.unpack(source.pread(m.header_offset, _LFH.size))
